@@ -1,0 +1,12 @@
+/* crew: a multi-threaded, work-stealing async runtime for C.
+ * Including this header gives the whole public API. */
+#ifndef CREW_H
+#define CREW_H
+
+#include <crew/export.h>
+#include <crew/version.h>
+#include <crew/error.h>
+#include <crew/runtime.h>
+#include <crew/task.h>
+
+#endif

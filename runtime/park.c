@@ -1,0 +1,76 @@
+/* Park/unpark and waiters (see park.h). */
+#include "park.h"
+
+#include "futex.h"
+#include "scheduler.h"
+
+uint64_t crew__park_arm(crew_task_t *t)
+{
+    uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
+    /* Relaxed: the waiter record that carries seq reaches wakers through the
+     * source's own synchronisation (its lock or a release/acquire pair). */
+    atomic_store_explicit(&t->park, crew__park_word(seq, 0, CREW_PARK_ARMED), memory_order_relaxed);
+    return seq;
+}
+
+bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
+{
+    uint64_t word = atomic_load_explicit(&t->park, memory_order_relaxed);
+    for (;;) {
+        unsigned st = (unsigned)(word & 3);
+        if ((word >> 16) != seq || (st != CREW_PARK_ARMED && st != CREW_PARK_PARKED))
+            return false;
+        /* Release: what the waker did before the wake (published a result,
+         * handed over an item) is visible to the task when it sees WOKEN.
+         * Acquire (on success from PARKED): pairs with the scheduler's release
+         * when it published PARKED, so the task is fully off its stack. */
+        if (atomic_compare_exchange_weak_explicit(&t->park, &word,
+                                                  crew__park_word(seq, cause, CREW_PARK_WOKEN),
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            if (st == CREW_PARK_PARKED)
+                crew__sched_wake(t);
+            return true;
+        }
+    }
+}
+
+void crew__waiter_prepare(crew__waiter_t *w)
+{
+    w->task = crew__task_self();
+    if (w->task) {
+        w->seq = crew__park_arm(w->task);
+    } else {
+        w->seq = 0;
+        atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
+    }
+}
+
+int crew__waiter_wait(crew__waiter_t *w)
+{
+    if (w->task) {
+        crew__sched_park(w->task);
+        /* The task may run on another worker now; its park word is its own. */
+        uint64_t word = atomic_load_explicit(&w->task->park, memory_order_acquire);
+        return (int)((word >> 2) & 0x3FFF);
+    }
+    uint32_t v;
+    /* Acquire: pairs with the waker's release CAS. */
+    while ((v = atomic_load_explicit(&w->futex, memory_order_acquire)) == 0)
+        crew__futex_wait(&w->futex, 0);
+    return (int)v;
+}
+
+bool crew__waiter_wake(crew__waiter_t *w, int cause)
+{
+    if (w->task)
+        return crew__unpark(w->task, w->seq, cause);
+    uint32_t zero = 0;
+    /* Release: pairs with the waiting thread's acquire load. */
+    if (!atomic_compare_exchange_strong_explicit(&w->futex, &zero, (uint32_t)cause,
+                                                 memory_order_release, memory_order_relaxed))
+        return false;
+    /* The record may be gone once the thread saw the cause; the futex call
+     * only uses its address as a key, and a stray wake is harmless. */
+    crew__futex_wake(&w->futex, 1);
+    return true;
+}

@@ -1,0 +1,92 @@
+/* Park/unpark: the one primitive every suspension in crew is built on.
+ *
+ * A waiter is a record, usually on the waiting party's stack, that a wait
+ * source (a joined task, later a timer, an fd, a lock, a channel, a cancel)
+ * keeps until it wakes it. The waiting party is either a crew task (which
+ * parks: its worker runs other tasks) or a plain thread (which blocks on a
+ * futex). The rules:
+ *  1. The waiter arms itself (crew__waiter_prepare) before registering with
+ *     any source.
+ *  2. Any number of sources may try to wake it; each wake carries a cause.
+ *     Exactly one wake wins (the first); crew__waiter_wake() tells the waker
+ *     whether it won, so a source whose wake lost can hand what it was
+ *     delivering (an item, a permit, a lock) to the next waiter instead.
+ *  3. A wake that lands before the task has finished switching away is not
+ *     lost: the task either sees it before switching or the scheduler sees it
+ *     when it publishes the park, and requeues the task.
+ *  4. After crew__waiter_wait() returns, the waiter unregisters from every
+ *     source whose wake did not win (under that source's lock), so no source
+ *     touches the record after the waiting function returns.
+ *
+ * A task's park word packs (seq << 16) | (cause << 2) | state. seq makes every
+ * wait distinct, so a late wake aimed at an earlier wait fails its CAS. */
+#ifndef CREW_RUNTIME_PARK_H
+#define CREW_RUNTIME_PARK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Why a waiter woke. Values fit in 14 bits; 0 is never a cause. */
+enum crew__cause {
+    CREW_WAKE_READY = 1,   /* The awaited thing happened (task done, item ready, ...). */
+    CREW_WAKE_CANCEL = 2,  /* The task was cancelled. */
+    CREW_WAKE_TIMEOUT = 3, /* A deadline passed. */
+    CREW_WAKE_CLOSED = 4,  /* The source was closed or destroyed. */
+};
+
+/* Park word states. */
+enum {
+    CREW_PARK_IDLE = 0,   /* Not waiting. */
+    CREW_PARK_ARMED = 1,  /* Waiting, still running (not yet switched away). */
+    CREW_PARK_PARKED = 2, /* Waiting and switched away: a winning waker must schedule it. */
+    CREW_PARK_WOKEN = 3,  /* A wake won; the cause field says why. */
+};
+
+struct crew__waiter {
+    crew_task_t *task;        /* The waiting task, or NULL for a plain thread. */
+    uint64_t seq;             /* Task: the wait's sequence number. */
+    _Atomic uint32_t futex;   /* Thread: 0 while waiting, then the cause. */
+};
+
+/* Arm w for the calling task or thread (rule 1). */
+void crew__waiter_prepare(crew__waiter_t *w);
+
+/* Wait until a wake wins; returns its cause. A task parks (a suspension
+ * point); a plain thread blocks. */
+int crew__waiter_wait(crew__waiter_t *w);
+
+/* Try to wake w with cause; true if this wake won (rule 2). Callable from any
+ * thread, including while holding a spin lock. */
+bool crew__waiter_wake(crew__waiter_t *w, int cause);
+
+/* Task side, used by crew__waiter_*: */
+uint64_t crew__park_arm(crew_task_t *t);
+bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
+
+static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned state)
+{
+    return (seq << 16) | ((uint64_t)cause << 2) | state;
+}
+
+/* A tiny spin lock for wait sources whose critical sections are a few
+ * instructions (no syscall inside, except a futex wake for thread waiters). */
+static inline void crew__spin_lock(_Atomic uint32_t *l)
+{
+    for (;;) {
+        /* Acquire: pairs with the release in crew__spin_unlock. */
+        if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(l, memory_order_relaxed))
+            crew__cpu_relax();
+    }
+}
+
+static inline void crew__spin_unlock(_Atomic uint32_t *l)
+{
+    atomic_store_explicit(l, 0, memory_order_release);
+}
+
+#endif

@@ -1,0 +1,339 @@
+/* The scheduler: how a worker picks the next task and switches to it.
+ *
+ * Protocol (each rule's reason in brackets; docs/architecture.md has the
+ * numbers behind the choices):
+ *  1. Every worker owns a 256-slot ring (runq.c) and a next-task slot. A task
+ *     that is spawned or woken on a worker goes into that worker's next slot;
+ *     the task it displaces goes to the back of the ring. [The newest task's
+ *     data is hot in this core's cache, and fork-join code (spawn, then join)
+ *     resumes the right task first. Go's runnext and Tokio's LIFO slot.]
+ *  2. A yielding task goes to the back of the ring, never the next slot.
+ *     [Otherwise a task spinning on yield would run again at once and starve
+ *     the ring.]
+ *  3. Switches are direct, task to task. A task that parks, yields or exits
+ *     picks the next task itself and switches straight to it; only when the
+ *     worker has nothing local does it switch to the worker's scheduler fiber
+ *     (the thread's own stack), which searches, steals and sleeps. The task
+ *     that left is finished by whoever resumes (crew__sched_finish): requeued,
+ *     its park published, or its stack recycled. [A switch costs ~11 ns, so a
+ *     round trip through a scheduler fiber would double the cost of a yield;
+ *     and nothing may touch a task from another thread while it still runs on
+ *     its stack, which is why the finish step runs after the switch.]
+ *  4. Order of the local choice: every 61st decision takes one task from the
+ *     injection queue first; then the next slot, unless it has been taken 3
+ *     times in a row while the ring had work; then the ring; then the next
+ *     slot; then a batch from the injection queue. [Without the 61-tick check,
+ *     a worker kept busy by its own queue would never serve work spawned from
+ *     outside; without the streak limit, two tasks waking each other through
+ *     the next slot would starve the ring. 61 is Go's and Tokio's interval: a
+ *     prime, so it does not beat against loops of round lengths.]
+ *  5. An idle worker steals half of a random victim's ring (steal-half
+ *     amortises the cross-core traffic over many tasks), then tries the
+ *     victims' next slots, but takes a task from a next slot only when it saw
+ *     the same task there on its previous round. [The owner is about to run
+ *     it, and stealing it would only move it to a cold cache; but a task left
+ *     in a next slot behind a long-running task must not be stranded there.]
+ *  6. Searching, spinning and sleeping are idle.c's: at most half of the
+ *     awake workers search at once, a searcher spins ~50 us before it sleeps,
+ *     and a sleeping worker is woken only when no worker is searching. */
+#include "scheduler.h"
+
+#include <time.h>
+
+#include "park.h"
+
+/* Rule 4's constants. */
+#define CREW_GLOBAL_INTERVAL 61
+#define CREW_NEXT_STREAK_MAX 3
+
+static __thread crew__worker_t *tls_worker;
+
+__attribute__((noinline)) crew__worker_t *crew__worker_self(void)
+{
+    crew__worker_t *w = tls_worker;
+    /* Hide where w came from, so the optimiser cannot merge two calls across
+     * a context switch (the thread may differ after it). */
+    __asm__ __volatile__("" : "+r"(w));
+    return w;
+}
+
+void crew__worker_set_self(crew__worker_t *w)
+{
+    tls_worker = w;
+}
+
+crew_task_t *crew__task_self(void)
+{
+    crew__worker_t *w = crew__worker_self();
+    return w ? w->current : NULL;
+}
+
+/* Append t to w's ring; a full ring sends half of itself to the injection queue. */
+static void push_local(crew__worker_t *w, crew_task_t *t)
+{
+    crew_task_t *first, *last;
+    unsigned n = crew__runq_push(&w->runq, t, &first, &last);
+    if (n) {
+        crew__inject_push(&w->rt->inject, first, last, n, true);
+        crew__counter_add(&w->overflows, 1);
+    }
+}
+
+/* Rule 1: t goes into the next slot; the displaced task to the ring. */
+static void place_local(crew__worker_t *w, crew_task_t *t)
+{
+    crew_task_t *old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
+    if (old) {
+        push_local(w, old);
+        /* Stealable work appeared: wake a sleeper if nobody searches. This
+         * worker is awake and will run it anyway, so the cheap, unfenced
+         * check is enough (see crew__idle_notify). */
+        crew__idle_notify(w->rt, false);
+    }
+}
+
+void crew__sched_wake(crew_task_t *t)
+{
+    crew__worker_t *w = crew__worker_self();
+    atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+    if (w && w->rt == t->rt) {
+        place_local(w, t);
+        return;
+    }
+    crew__inject_push(&t->rt->inject, t, t, 1, true);
+    crew__idle_notify(t->rt, true);
+}
+
+int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t)
+{
+    crew__worker_t *w = crew__worker_self();
+    if (w && w->rt == rt && w->current) {
+        place_local(w, t);
+        return 0;
+    }
+    int rc = crew__inject_push(&rt->inject, t, t, 1, false);
+    if (rc == 0)
+        crew__idle_notify(rt, true);
+    return rc;
+}
+
+/* Take up to a fair share of the injection queue: one task to run, the rest
+ * into the ring. */
+static crew_task_t *take_global(crew__worker_t *w, uint64_t max)
+{
+    crew__inject_t *q = &w->rt->inject;
+    uint64_t len = crew__inject_len(q);
+    if (!len)
+        return NULL;
+    uint64_t want = len / w->rt->nworkers + 1;
+    if (want > max)
+        want = max;
+    uint64_t n;
+    crew_task_t *list = crew__inject_pop(q, want, &n);
+    if (!list)
+        return NULL;
+    crew__counter_add(&w->global_pops, n);
+    crew_task_t *t = list;
+    list = list->qnext;
+    while (list) {
+        /* The ring had room for want - 1 when want was computed, unless we
+         * came here with a non-empty ring (the 61-tick path asks for 1). */
+        if (!crew__runq_push_list(&w->runq, &list, (unsigned)n)) {
+            crew_task_t *last = list;
+            uint64_t k = 1;
+            while (last->qnext) {
+                last = last->qnext;
+                k++;
+            }
+            crew__inject_push(q, list, last, k, true);
+            break;
+        }
+    }
+    return t;
+}
+
+crew_task_t *crew__sched_next_local(crew__worker_t *w)
+{
+    crew_task_t *t;
+    w->tick++;
+    if (w->tick % CREW_GLOBAL_INTERVAL == 0 && (t = take_global(w, 1)))
+        return t;
+    if (atomic_load_explicit(&w->next, memory_order_relaxed) &&
+        (w->next_streak < CREW_NEXT_STREAK_MAX || crew__runq_len(&w->runq) == 0)) {
+        t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
+        if (t) {
+            w->next_streak++;
+            return t;
+        }
+    }
+    w->next_streak = 0;
+    if ((t = crew__runq_pop(&w->runq)))
+        return t;
+    /* Acquire: pairs with the acq_rel exchange that placed the task. */
+    if (atomic_load_explicit(&w->next, memory_order_relaxed) &&
+        (t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire))) {
+        w->next_streak = 1;
+        return t;
+    }
+    return take_global(w, CREW_RUNQ_CAP / 2);
+}
+
+/* Rule 5. seen[] remembers, per victim, the next-slot task seen on the
+ * previous round. */
+crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen)
+{
+    crew_rt_t *rt = w->rt;
+    unsigned n = rt->nworkers;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    unsigned start = (unsigned)(w->rng % n);
+    for (unsigned i = 0; i < n; i++) {
+        crew__worker_t *v = rt->workers[(start + i) % n];
+        if (v == w)
+            continue;
+        unsigned moved;
+        crew_task_t *t = crew__runq_steal(&v->runq, &w->runq, &moved);
+        if (t) {
+            crew__counter_add(&w->steals, moved);
+            crew__counter_add(&w->steal_ops, 1);
+            return t;
+        }
+    }
+    crew_task_t *t = take_global(w, CREW_RUNQ_CAP / 2);
+    if (t)
+        return t;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned vi = (start + i) % n;
+        crew__worker_t *v = rt->workers[vi];
+        if (v == w)
+            continue;
+        crew_task_t *cand = atomic_load_explicit(&v->next, memory_order_relaxed);
+        if (cand && cand == seen[vi] &&
+            atomic_compare_exchange_strong_explicit(&v->next, &cand, NULL, memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            seen[vi] = NULL;
+            crew__counter_add(&w->steals, 1);
+            crew__counter_add(&w->steal_ops, 1);
+            return cand;
+        }
+        seen[vi] = cand;
+    }
+    return NULL;
+}
+
+static void start_task(crew__worker_t *w, crew_task_t *t)
+{
+    crew__stack_t *s = crew__stack_get(&w->rt->stacks, &w->stacks, t->stack_cls);
+    if (!s) {
+        t->stack = NULL;
+        return;
+    }
+    t->stack = s;
+    crew__fiber_init(&t->fiber, s->lo, (size_t)((char *)crew__stack_top(s) - (char *)s->lo),
+                     crew__task_entry);
+    t->started = 1;
+}
+
+crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_task_t *next)
+{
+    crew__fiber_t *from = cur ? &cur->fiber : &w->sched_fiber;
+    crew__fiber_t *to;
+    for (;;) {
+        if (!next) {
+            to = &w->sched_fiber;
+            break;
+        }
+        if (!next->started) {
+            start_task(w, next);
+            if (!next->started) {
+                /* No memory for a stack: the task completes with -ENOMEM
+                 * without running, and we look for another. */
+                crew__task_fail_start(w, next, -ENOMEM);
+                next = crew__sched_next_local(w);
+                continue;
+            }
+        }
+        to = &next->fiber;
+        break;
+    }
+    w->current = next;
+    if (next) {
+        atomic_store_explicit(&next->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
+        crew__counter_add(&w->polls, 1);
+    }
+    crew_task_t *prev = crew__fiber_switch(from, to, cur, cur && cur->post == CREW_POST_EXIT);
+    w = crew__worker_self();
+    crew__sched_finish(w, prev);
+    return w;
+}
+
+void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
+{
+    if (!prev)
+        return;
+    if (crew__unlikely(!crew__stack_canary_ok(prev->stack)))
+        crew__overflow_report(prev);
+    switch (prev->post) {
+    case CREW_POST_REQUEUE:
+        atomic_store_explicit(&prev->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+        push_local(w, prev);
+        break;
+    case CREW_POST_PARK: {
+        uint64_t word = atomic_load_explicit(&prev->park, memory_order_relaxed);
+        for (;;) {
+            if ((word & 3) == CREW_PARK_WOKEN) {
+                /* A wake won before the task had left its stack (park.h
+                 * rule 3): it is runnable now. Acquire: see the waker's writes. */
+                atomic_thread_fence(memory_order_acquire);
+                atomic_store_explicit(&prev->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+                push_local(w, prev);
+                break;
+            }
+            CREW_ASSERT((word & 3) == CREW_PARK_ARMED);
+            /* Release: the task's state before parking is visible to the
+             * waker that wins the PARKED word and schedules it. */
+            if (atomic_compare_exchange_weak_explicit(&prev->park, &word,
+                                                      (word & ~(uint64_t)3) | CREW_PARK_PARKED,
+                                                      memory_order_release, memory_order_relaxed))
+                break;
+        }
+        break;
+    }
+    case CREW_POST_EXIT:
+        crew__task_finish_exit(w, prev);
+        break;
+    default:
+        CREW_ASSERT(!"task left without a post action");
+    }
+}
+
+void crew__sched_park(crew_task_t *self)
+{
+    crew__worker_t *w = crew__worker_self();
+    /* Fast path: the wake already came (park.h rule 3). */
+    if ((atomic_load_explicit(&self->park, memory_order_acquire) & 3) == CREW_PARK_WOKEN)
+        return;
+    atomic_store_explicit(&self->obs_state, CREW_TASK_WAITING, memory_order_relaxed);
+    self->post = CREW_POST_PARK;
+    crew__sched_switch(w, self, crew__sched_next_local(w));
+}
+
+int crew__sched_yield(void)
+{
+    crew__worker_t *w = crew__worker_self();
+    crew_task_t *self = w ? w->current : NULL;
+    if (!self)
+        return -EPERM;
+    crew_task_t *next = crew__sched_next_local(w);
+    if (!next)
+        return 0; /* Nothing else to run here: keep going. */
+    self->post = CREW_POST_REQUEUE;
+    crew__sched_switch(w, self, next);
+    return 0;
+}
+
+int crew_yield(void)
+{
+    return crew__sched_yield();
+}

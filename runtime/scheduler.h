@@ -1,0 +1,161 @@
+/* The scheduler: workers, their run queues, and the switches between tasks.
+ * The protocol is described at the top of scheduler.c; idle.c holds the parking
+ * of worker threads. */
+#ifndef CREW_RUNTIME_SCHED_H
+#define CREW_RUNTIME_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fiber.h"
+#include "inject.h"
+#include "internal.h"
+#include "runq.h"
+#include "stack.h"
+
+/* A per-worker counter: written only by the owning worker (a relaxed load and
+ * a release store, no RMW), read by anyone with acquire. */
+typedef _Atomic uint64_t crew__counter_t;
+
+static inline void crew__counter_add(crew__counter_t *c, uint64_t n)
+{
+    /* Release: the live-task count (runtime.c) reads exits, then spawns, and
+     * relies on seeing every spawn that happened before an exit it saw. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_release);
+}
+
+static inline uint64_t crew__counter_read(crew__counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_acquire);
+}
+
+struct crew__worker {
+    crew__runq_t runq;              /* Owner pushes/pops; others steal. */
+    /* Next-task slot: the task most recently spawned or woken here runs next
+     * (warm caches, fork-join order). Owner sets and takes it with exchange;
+     * thieves take it with CAS when the ring is empty, so it never strands a
+     * task behind a long-running one. */
+    _Alignas(CREW_CACHELINE) _Atomic(crew_task_t *) next;
+
+    /* Owner-only state. */
+    _Alignas(CREW_CACHELINE) crew_rt_t *rt;
+    crew_task_t *current;           /* Running task; NULL on the scheduler fiber. */
+    crew__fiber_t sched_fiber;      /* The worker thread's own stack. */
+    unsigned index;
+    uint32_t tick;                  /* Scheduling decisions made; drives the fairness rule. */
+    uint32_t next_streak;           /* Consecutive runs from the next slot. */
+    bool searching;                 /* Counted in the runtime's searching workers. */
+    uint64_t rng;                   /* Victim choice. */
+    uint64_t id_next, id_end;       /* Block of task ids handed out by this worker. */
+    crew__stack_cache_t stacks;
+    pthread_t thread;
+    void *altstack;                 /* sigaltstack for the overflow handler. */
+    size_t altstack_size;
+
+    /* Parking (idle.c): 0 while asleep, 1 once notified. */
+    _Alignas(CREW_CACHELINE) _Atomic uint32_t futex;
+
+    /* Metrics and the live-task count (see crew__counter_t). */
+    _Alignas(CREW_CACHELINE) crew__counter_t spawned, exited;
+    crew__counter_t polls, steals, steal_ops, global_pops, overflows, parks, wakeups;
+};
+
+struct crew_rt_s {
+    unsigned nworkers;
+    unsigned flags;
+    size_t default_stack;          /* Usable bytes, a class size. */
+    int default_cls;
+    crew__worker_t **workers;
+
+    crew__inject_t inject;
+    uint64_t ext_spawned;          /* Tasks injected by crew_rt_spawn; under inject.lock. */
+
+    /* Idle protocol (idle.c): searching workers in the low 16 bits, unparked
+     * (awake) workers in the high 16. Own cache line: read on every spawn. */
+    _Alignas(CREW_CACHELINE) _Atomic uint32_t idle_state;
+    _Alignas(CREW_CACHELINE) pthread_mutex_t sleep_lock;
+    unsigned *sleepers;            /* Stack of parked worker indexes; under sleep_lock. */
+    unsigned nsleepers;            /* Under sleep_lock. */
+
+    _Atomic bool shutdown;         /* Refuse new spawns. */
+    _Atomic bool stop;             /* Workers exit when idle. */
+    _Atomic uint32_t idle_seq;     /* Futex the destroyer sleeps on while tasks remain. */
+    _Atomic bool destroying;
+
+    crew__stack_pool_t stacks;
+};
+
+/* The worker running the calling thread, or NULL. Not inlined, and opaque to
+ * the optimiser, so that no caller can keep a thread-local address across a
+ * suspension point (RELIABILITY.md 3.1): after any switch, call it again. */
+crew__worker_t *crew__worker_self(void);
+void crew__worker_set_self(crew__worker_t *w);
+
+/* The task running on the calling thread, or NULL. Same rules. */
+crew_task_t *crew__task_self(void);
+
+/* Make t runnable. From a worker of t's runtime: the next slot (a woken or
+ * new task runs next); from elsewhere: the injection queue. inject_force
+ * accepts the task even after shutdown started (a wake of an existing task). */
+void crew__sched_wake(crew_task_t *t);
+/* Queue a freshly spawned task (same placement as a wake). Returns 0 or -ESHUTDOWN. */
+int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t);
+
+/* Suspend the calling task (whose park word is armed) until it is woken.
+ * Returns with the task running again, possibly on another worker. */
+void crew__sched_park(crew_task_t *self);
+
+/* Yield the calling task; returns 0, or -EPERM outside a task. */
+int crew__sched_yield(void);
+
+/* Entry of a worker thread. */
+void *crew__worker_main(void *arg);
+
+/* Idle protocol (idle.c). */
+void crew__idle_init(crew_rt_t *rt);
+bool crew__idle_begin_search(crew__worker_t *w);
+void crew__idle_end_search(crew__worker_t *w);
+/* Park the worker thread until notified or stopped. */
+void crew__idle_park(crew__worker_t *w);
+/* Work became available: wake a parked worker if none is awake to take it.
+ * strict: the caller is not a running worker, so it must not rely on its own
+ * thread to run the work later (full fence, see idle.c). */
+void crew__idle_notify(crew_rt_t *rt, bool strict);
+/* Wake every parked worker (shutdown). */
+void crew__idle_wake_all(crew_rt_t *rt);
+/* Is there queued work anywhere (used before sleeping)? */
+bool crew__idle_work_pending(crew_rt_t *rt);
+
+/* Tasks (task.c). */
+void crew__task_put(crew_task_t *t);
+/* Body of a task's fiber after its first switch-in. */
+void crew__task_entry(void *prev);
+/* The scheduler's part of a task's exit: runs on another fiber. */
+void crew__task_finish_exit(crew__worker_t *w, crew_task_t *t);
+
+/* Switch from the running fiber (the task cur, or the scheduler when cur is
+ * NULL) to the task next, and finish the transition of whatever task left
+ * when this fiber is resumed. Returns the worker the caller now runs on. */
+crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_task_t *next);
+/* Finish the transition of prev (its post field), on the fiber that resumed. */
+void crew__sched_finish(crew__worker_t *w, crew_task_t *prev);
+/* The next task for w to run, or NULL (local queues and injection only; no steal). */
+crew_task_t *crew__sched_next_local(crew__worker_t *w);
+/* One round of stealing (scheduler.c rule 5); seen has one entry per worker. */
+crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen);
+
+/* A task that could not start (no stack) completes with err without running. */
+void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err);
+
+/* Report a stack overflow of t on stderr and abort (overflow.c). */
+_Noreturn void crew__overflow_report(const crew_task_t *t);
+/* Install / remove the process's SIGSEGV/SIGBUS handler (refcounted). */
+int crew__overflow_install(void);
+void crew__overflow_uninstall(void);
+/* Give the calling worker thread its alternate signal stack. */
+int crew__overflow_thread_init(crew__worker_t *w);
+void crew__overflow_thread_fini(crew__worker_t *w);
+
+#endif

@@ -1,0 +1,265 @@
+/* Tasks: spawn, join, detach, exit, and the queries on a handle.
+ *
+ * Lifetime: a task holds two references, the handle's and the running
+ * body's. crew_join/crew_detach drop the handle's; the body's is dropped once
+ * the task has left its stack for good. The last drop frees the task.
+ *
+ * Join: join_state goes RUNNING -> DONE when the task finishes (an exchange,
+ * which also tells the finishing task whether a joiner registered), or
+ * RUNNING -> WAITING when a joiner registers first (a CAS under join_lock, so
+ * that the two RMWs on one word are totally ordered and neither side misses
+ * the other). The finishing task wakes a registered joiner under join_lock;
+ * a joiner that stops waiting unregisters under the same lock, so the waker
+ * never touches a waiter record after its owner returned (park.h rule 4). */
+#include <string.h>
+
+#include "alloc.h"
+#include "park.h"
+#include "scheduler.h"
+
+/* Task ids are handed out in blocks so spawns on different workers do not
+ * bounce one counter's cache line. */
+#define CREW_ID_BLOCK 1024
+static _Atomic uint64_t next_id_block = 1;
+
+static uint64_t take_id(crew__worker_t *w)
+{
+    if (!w)
+        return atomic_fetch_add_explicit(&next_id_block, 1, memory_order_relaxed);
+    if (w->id_next == w->id_end) {
+        w->id_next = atomic_fetch_add_explicit(&next_id_block, CREW_ID_BLOCK, memory_order_relaxed);
+        w->id_end = w->id_next + CREW_ID_BLOCK;
+    }
+    return w->id_next++;
+}
+
+static int spawn_opts(crew_rt_t *rt, const crew_spawn_opts_t *o, int *cls)
+{
+    *cls = rt->default_cls;
+    if (!o)
+        return 0;
+    if (o->size != sizeof *o)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
+        if (o->reserved[i])
+            return -EINVAL;
+    if (o->stack_size) {
+        if (o->stack_size < CREW_MIN_STACK_SIZE || o->stack_size > CREW_MAX_STACK_SIZE)
+            return -EINVAL;
+        *cls = crew__stack_class(o->stack_size);
+    }
+    return 0;
+}
+
+static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, void *arg,
+                             const crew_spawn_opts_t *o, int cls)
+{
+    crew_task_t *t = crew__alloc(sizeof *t, CREW_CACHELINE);
+    if (!t)
+        return NULL;
+    t->stack = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->status = 0;
+    t->stack_cls = cls;
+    t->rt = rt;
+    t->qnext = NULL;
+    atomic_init(&t->park, 0);
+    atomic_init(&t->obs_state, CREW_TASK_RUNNABLE);
+    t->post = CREW_POST_NONE;
+    t->started = 0;
+    atomic_init(&t->refs, 2);
+    atomic_init(&t->join_state, CREW_JOIN_RUNNING);
+    atomic_init(&t->join_lock, 0);
+    atomic_init(&t->handle_busy, 0);
+    t->joiner = NULL;
+    t->id = take_id(w);
+    t->name[0] = '\0';
+    if (o && o->name) {
+        strncpy(t->name, o->name, sizeof t->name - 1);
+        t->name[sizeof t->name - 1] = '\0';
+    }
+    return t;
+}
+
+static void task_free(crew_task_t *t)
+{
+    crew__free(t, sizeof *t, CREW_CACHELINE);
+}
+
+void crew__task_put(crew_task_t *t)
+{
+    /* acq_rel: the last dropper must see every write of the other holder. */
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        task_free(t);
+}
+
+int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task_t **out)
+{
+    crew__worker_t *w = crew__worker_self();
+    if (!fn || !out)
+        return -EINVAL;
+    if (!w || !w->current)
+        return -EPERM;
+    crew_rt_t *rt = w->rt;
+    int cls, rc = spawn_opts(rt, opts, &cls);
+    if (rc)
+        return rc;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        return -ESHUTDOWN;
+    crew_task_t *t = task_new(w, rt, fn, arg, opts, cls);
+    if (!t)
+        return -ENOMEM;
+    /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
+    crew__counter_add(&w->spawned, 1);
+    crew__sched_spawn(rt, t);
+    *out = t;
+    return 0;
+}
+
+int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts,
+                  crew_task_t **out)
+{
+    if (!rt || !fn || !out)
+        return -EINVAL;
+    crew__worker_t *w = crew__worker_self();
+    if (w && w->rt == rt && w->current)
+        return crew_spawn(fn, arg, opts, out);
+    int cls, rc = spawn_opts(rt, opts, &cls);
+    if (rc)
+        return rc;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        return -ESHUTDOWN;
+    crew_task_t *t = task_new(NULL, rt, fn, arg, opts, cls);
+    if (!t)
+        return -ENOMEM;
+    /* The injection queue counts it (inject.accepted) under its lock. */
+    rc = crew__sched_spawn(rt, t);
+    if (rc) {
+        task_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Publish the outcome and wake a registered joiner. Runs on the task's own
+ * stack (or, for a task that never started, on the scheduler's). */
+static void task_complete(crew_task_t *t)
+{
+    atomic_store_explicit(&t->obs_state, CREW_TASK_DONE, memory_order_relaxed);
+    /* acq_rel: release publishes result/status to the joiner's acquire load. */
+    if (atomic_exchange_explicit(&t->join_state, CREW_JOIN_DONE, memory_order_acq_rel) ==
+        CREW_JOIN_WAITING) {
+        crew__spin_lock(&t->join_lock);
+        if (t->joiner)
+            crew__waiter_wake(t->joiner, CREW_WAKE_READY);
+        t->joiner = NULL;
+        crew__spin_unlock(&t->join_lock);
+    }
+}
+
+void crew__task_entry(void *prev)
+{
+    crew__fiber_entered();
+    crew__worker_t *w = crew__worker_self();
+    crew__sched_finish(w, prev);
+    crew_task_t *t = w->current;
+    t->result = t->fn(t->arg);
+    task_complete(t);
+    /* The body may have migrated: ask again which worker we are on. */
+    w = crew__worker_self();
+    t->post = CREW_POST_EXIT;
+    crew__sched_switch(w, t, crew__sched_next_local(w));
+    CREW_ASSERT(!"an exited task was resumed");
+}
+
+void crew__task_finish_exit(crew__worker_t *w, crew_task_t *t)
+{
+    crew__fiber_destroy(&t->fiber);
+    crew__stack_put(&w->rt->stacks, &w->stacks, t->stack);
+    t->stack = NULL;
+    crew__counter_add(&w->exited, 1);
+    crew__task_put(t);
+}
+
+void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err)
+{
+    t->status = err;
+    task_complete(t);
+    crew__counter_add(&w->exited, 1);
+    crew__task_put(t);
+}
+
+int crew_join(crew_task_t *t, void **result)
+{
+    if (!t)
+        return -EINVAL;
+    if (t == crew__task_self())
+        return -EDEADLK;
+    /* Acquire: a previous joiner that gave up released the handle. */
+    if (atomic_exchange_explicit(&t->handle_busy, 1, memory_order_acquire))
+        return -EBUSY;
+    if (atomic_load_explicit(&t->join_state, memory_order_acquire) != CREW_JOIN_DONE) {
+        crew__waiter_t w;
+        crew__waiter_prepare(&w);
+        crew__spin_lock(&t->join_lock);
+        uint32_t st = CREW_JOIN_RUNNING;
+        /* A failed CAS that reads WAITING means an earlier joiner gave up;
+         * registering again is fine. */
+        if (atomic_compare_exchange_strong_explicit(&t->join_state, &st, CREW_JOIN_WAITING,
+                                                    memory_order_acq_rel, memory_order_acquire) ||
+            st == CREW_JOIN_WAITING) {
+            t->joiner = &w;
+            crew__spin_unlock(&t->join_lock);
+            crew__waiter_wait(&w);
+        } else {
+            crew__spin_unlock(&t->join_lock);
+        }
+        /* Pairs with task_complete's release exchange. */
+        CREW_ASSERT(atomic_load_explicit(&t->join_state, memory_order_acquire) == CREW_JOIN_DONE);
+    }
+    if (result)
+        *result = t->result;
+    int status = t->status;
+    crew__task_put(t);
+    return status;
+}
+
+int crew_detach(crew_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (atomic_exchange_explicit(&t->handle_busy, 1, memory_order_acquire))
+        return -EBUSY;
+    crew__task_put(t);
+    return 0;
+}
+
+crew_task_t *crew_self(void)
+{
+    return crew__task_self();
+}
+
+crew_task_state_t crew_task_state(const crew_task_t *t)
+{
+    return t ? (crew_task_state_t)atomic_load_explicit(&((crew_task_t *)t)->obs_state,
+                                                       memory_order_relaxed)
+             : 0;
+}
+
+const char *crew_task_name(const crew_task_t *t)
+{
+    return t ? t->name : NULL;
+}
+
+uint64_t crew_task_id(const crew_task_t *t)
+{
+    return t ? t->id : 0;
+}
+
+size_t crew_task_stack_size(const crew_task_t *t)
+{
+    return t ? crew__stack_class_size(t->stack_cls) : 0;
+}
