@@ -28,7 +28,7 @@ void crew__ctx_make(crew__ctx_t *ctx, void *stack_hi, void (*entry)(void *arg))
     frame[4] = (uint64_t)(uintptr_t)entry; /* r12: called by the trampoline */
     frame[5] = 0;                     /* rbx */
     frame[6] = 0;                     /* rbp: ends the frame chain */
-    ret_slot[0] = (uint64_t)(uintptr_t)crew__ctx_trampoline;
+    ret_slot[0] = (uint64_t)(uintptr_t)crew__ctx_trampoline + 1; /* Past its nop: see the .S. */
     ctx->sp = frame;
 }
 
@@ -45,12 +45,12 @@ void crew__ctx_make(crew__ctx_t *ctx, void *stack_hi, void (*entry)(void *arg))
     uintptr_t top = (uintptr_t)stack_hi & ~(uintptr_t)15;
     uint64_t *frame = (uint64_t *)(top - 176);
 
-    /* x19-x28 and d8-d15 start at 0; FPCR 0 is the state Linux starts a
-     * process in: round to nearest, no traps, no flush-to-zero. */
+    /* x29 0 ends the frame chain; x20-x28 and d8-d15 start at 0; FPCR 0 is
+     * the state Linux starts a process in: round to nearest, no traps, no
+     * flush-to-zero. */
     memset(frame, 0, 176);
-    frame[0] = 0;                                         /* x29: ends the frame chain */
-    frame[1] = (uint64_t)(uintptr_t)crew__ctx_trampoline; /* x30: where the switch returns */
-    frame[2] = (uint64_t)(uintptr_t)entry;                /* x19: called by the trampoline */
+    frame[1] = (uint64_t)(uintptr_t)crew__ctx_trampoline + 4; /* x30: past the trampoline's nop */
+    frame[2] = (uint64_t)(uintptr_t)entry;                    /* x19: called by the trampoline */
     ctx->sp = frame;
 }
 

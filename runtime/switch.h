@@ -19,8 +19,10 @@ typedef struct crew__ctx {
 } crew__ctx_t;
 
 /* Save the running context into *from, resume *to, and return the arg of the
- * switch that later resumes *from. from and to must differ. Never inlined (it
- * is assembly), which also stops the compiler caching TLS addresses across it. */
+ * switch that later resumes *from. from and to must differ. Being assembly, it
+ * is never inlined, but that alone does NOT stop a caller from reusing a
+ * thread-local address computed before the call: code that may resume on
+ * another thread must re-read per-thread state through crew__worker_self(). */
 void *crew__ctx_switch(crew__ctx_t *from, crew__ctx_t *to, void *arg);
 
 /* Prepare *ctx so that the first switch to it runs entry(arg) on the stack

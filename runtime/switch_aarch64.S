@@ -115,7 +115,13 @@ crew__ctx_switch:
 /* First code a fresh context runs, reached by crew__ctx_switch's `ret`: x19
  * holds the entry function (placed in the initial frame by crew__ctx_make),
  * x0 the switch's arg, and sp is the aligned top of the stack. x29 is 0, so
- * the entry function's frame record ends the frame-pointer chain. */
+ * the entry function's frame record ends the frame-pointer chain.
+ *
+ * crew__ctx_make points the fresh frame's lr past the leading nop. Unwinders
+ * look a caller up at its return address minus one; without the nop that
+ * address would fall before this function, outside any CFI, and a debugger
+ * stopped in the first switch into a fresh context would walk off the top of
+ * its stack. */
     .globl  crew__ctx_trampoline
     .hidden crew__ctx_trampoline
     .type   crew__ctx_trampoline, %function
@@ -123,6 +129,7 @@ crew__ctx_switch:
 crew__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined x30
+    nop
     mov     x29, #0
     blr     x19
     brk     #0x3c

@@ -80,6 +80,10 @@ crew__ctx_switch:
 crew__ctx_trampoline:
     .cfi_startproc
     .cfi_undefined %rip
+    /* crew__ctx_make points the first return here + 1: unwinders look up the
+     * caller at return address - 1, which must fall inside this function's
+     * CFI (where the return address is undefined), not before it. */
+    nop
     xorl    %ebp, %ebp
     callq   *%r12
     ud2
