@@ -95,13 +95,16 @@ static void place_local(crew__worker_t *w, crew_task_t *t)
 void crew__sched_wake(crew_task_t *t)
 {
     crew__worker_t *w = crew__worker_self();
+    /* Once queued, t may run, finish and be freed at once: read what we need
+     * from it before the push. */
+    crew_rt_t *rt = t->rt;
     atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    if (w && w->rt == t->rt) {
+    if (w && w->rt == rt) {
         place_local(w, t);
         return;
     }
-    crew__inject_push(&t->rt->inject, t, t, 1, true);
-    crew__idle_notify(t->rt, true);
+    crew__inject_push(&rt->inject, t, t, 1, true);
+    crew__idle_notify(rt, true);
 }
 
 int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t)
@@ -230,8 +233,7 @@ static void start_task(crew__worker_t *w, crew_task_t *t)
         return;
     }
     t->stack = s;
-    crew__fiber_init(&t->fiber, s->lo, (size_t)((char *)crew__stack_top(s) - (char *)s->lo),
-                     crew__task_entry);
+    crew__fiber_init(&t->fiber, s->lo, s->size, crew__task_entry);
     t->started = 1;
 }
 
@@ -278,6 +280,9 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
     case CREW_POST_REQUEUE:
         atomic_store_explicit(&prev->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
         push_local(w, prev);
+        /* This worker now has two runnable tasks (prev and the one it runs):
+         * a sleeping worker could take one (Tokio notifies on yield too). */
+        crew__idle_notify(w->rt, false);
         break;
     case CREW_POST_PARK: {
         uint64_t word = atomic_load_explicit(&prev->park, memory_order_relaxed);

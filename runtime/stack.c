@@ -27,6 +27,8 @@ struct crew__stack_map {
     struct crew__stack_map *next;
     void *base;
     size_t len;
+    size_t n;
+    crew__stack_t stacks[]; /* One descriptor per stack of the mapping. */
 };
 
 /* Each mapping holds at least this much (or one stack), so a pool makes few
@@ -75,8 +77,7 @@ int crew__stack_class(size_t size)
 
 size_t crew__stack_class_size(int cls)
 {
-    /* The descriptor takes the top 64 bytes of the power-of-two area. */
-    return ((size_t)1 << (CREW_STACK_CLASS_MIN_SHIFT + cls)) - 64;
+    return (size_t)1 << (CREW_STACK_CLASS_MIN_SHIFT + cls);
 }
 
 static crew_guard_mode_t probe_mode(void)
@@ -113,7 +114,7 @@ void crew__stack_pool_destroy(crew__stack_pool_t *p)
     while (m) {
         struct crew__stack_map *n = m->next;
         munmap(m->base, m->len);
-        crew__free(m, sizeof *m, _Alignof(struct crew__stack_map));
+        crew__free(m, sizeof *m + m->n * sizeof m->stacks[0], _Alignof(struct crew__stack_map));
         m = n;
     }
     p->maps = NULL;
@@ -144,25 +145,28 @@ static crew_guard_mode_t install_guard(crew__stack_pool_t *p, void *guard, size_
 static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
 {
     size_t pg = page_size();
-    size_t area = (size_t)1 << (CREW_STACK_CLASS_MIN_SHIFT + cls);
+    size_t area = crew__stack_class_size(cls);
     size_t stride = area + pg;
     size_t n = CREW_STACK_MAP_BYTES / stride;
     if (n == 0)
         n = 1;
     size_t len = n * stride;
-    struct crew__stack_map *m = crew__alloc(sizeof *m, _Alignof(struct crew__stack_map));
+    size_t msize = sizeof(struct crew__stack_map) + n * sizeof(crew__stack_t);
+    struct crew__stack_map *m = crew__alloc(msize, _Alignof(struct crew__stack_map));
     if (!m)
         return NULL;
     /* MAP_NORESERVE: a stack commits only the pages it touches, so the
-     * virtual size of a million stacks is not charged against overcommit. */
+     * virtual size of a million stacks is not charged against overcommit.
+     * MAP_STACK: no transparent huge pages, which would commit 2 MiB at once. */
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
-        crew__free(m, sizeof *m, _Alignof(struct crew__stack_map));
+        crew__free(m, msize, _Alignof(struct crew__stack_map));
         return NULL;
     }
     m->base = base;
     m->len = len;
+    m->n = n;
     m->next = p->maps;
     p->maps = m;
 
@@ -171,9 +175,9 @@ static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
     for (size_t i = 0; i < n; i++) {
         char *guard = (char *)base + i * stride;
         mode = install_guard(p, guard, pg);
-        crew__stack_t *s = (crew__stack_t *)(guard + stride - 64);
+        crew__stack_t *s = &m->stacks[i];
         s->lo = guard + pg;
-        s->size = crew__stack_class_size(cls);
+        s->size = area;
         s->cls = (uint8_t)cls;
         s->guard = (uint8_t)mode;
         if (mode == CREW_GUARD_CANARY)

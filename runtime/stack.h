@@ -2,10 +2,11 @@
  * pooled per size class and reused, never unmapped before the runtime is
  * destroyed (munmap costs ~20 us once a second thread runs: TLB shootdown).
  *
- * Layout of one stack, low to high addresses:
- *   [guard page][usable stack ........................][crew__stack_t]
- * The descriptor sits in the top 64 bytes of the usable area, so a stack
- * costs no allocation; the fiber's stack starts below it. */
+ * A mapping holds n stacks, low to high addresses:
+ *   [guard page][usable stack, 2^k bytes] [guard page][usable stack] ...
+ * The descriptors live in an array beside the mapping's record, not on the
+ * stacks: a stack's first touched page is then the one the task uses, and the
+ * usable size is exactly the power of two asked for. */
 #ifndef CREW_RUNTIME_STACK_H
 #define CREW_RUNTIME_STACK_H
 
@@ -26,7 +27,7 @@
 struct crew__stack {
     crew__stack_t *next;   /* Free-list link while pooled. */
     void *lo;              /* Lowest usable byte (just above the guard page). */
-    size_t size;           /* Usable bytes below this descriptor. */
+    size_t size;           /* Usable bytes from lo. */
     uint8_t cls;           /* Size class. */
     uint8_t guard;         /* crew_guard_mode_t of this stack. */
 };
@@ -68,11 +69,6 @@ void crew__stack_put(crew__stack_pool_t *p, crew__stack_cache_t *c, crew__stack_
 /* Move a worker's whole cache into the pool (worker exit). */
 void crew__stack_cache_flush(crew__stack_pool_t *p, crew__stack_cache_t *c);
 
-/* Highest usable address (exclusive) for the fiber: just below the descriptor. */
-static inline void *crew__stack_top(crew__stack_t *s)
-{
-    return (void *)s;
-}
 
 /* mprotect guards installed by the whole process (against the VMA budget). */
 uint64_t crew__stack_mprotect_guards(void);
