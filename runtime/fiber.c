@@ -12,10 +12,10 @@
 
 void crew__fiber_init(crew__fiber_t *f, void *lo, size_t size, void (*entry)(void *))
 {
-    f->stack_lo = lo;
-    f->stack_size = size;
     crew__ctx_make(&f->ctx, (char *)lo + size, entry);
 #if defined(CREW_ASAN)
+    f->stack_lo = lo;
+    f->stack_size = size;
     f->asan_fake_stack = NULL;
 #endif
 #if defined(CREW_TSAN)
@@ -33,10 +33,13 @@ void crew__fiber_init_thread(crew__fiber_t *f)
         pthread_attr_destroy(&attr);
     }
     f->ctx.sp = NULL;
+#if defined(CREW_ASAN)
     f->stack_lo = lo;
     f->stack_size = size;
-#if defined(CREW_ASAN)
     f->asan_fake_stack = NULL;
+#else
+    (void)lo;
+    (void)size;
 #endif
 #if defined(CREW_TSAN)
     f->tsan_fiber = __tsan_get_current_fiber();

@@ -75,7 +75,7 @@ bool crew__idle_work_pending(crew_rt_t *rt)
     return false;
 }
 
-void crew__idle_notify(crew_rt_t *rt, bool strict)
+void crew__idle_notify_slow(crew_rt_t *rt, bool strict)
 {
     uint32_t st;
     if (strict) {

@@ -48,9 +48,9 @@ typedef struct crew__waiter crew__waiter_t;
  * state that must follow the stack (see fiber.c). */
 typedef struct crew__fiber {
     crew__ctx_t ctx;
-    void *stack_lo; /* Lowest usable byte of the stack (above the guard). */
-    size_t stack_size;
 #if defined(CREW_ASAN)
+    void *stack_lo; /* Lowest usable byte: ASan must know where the next stack is. */
+    size_t stack_size;
     void *asan_fake_stack;
 #endif
 #if defined(CREW_TSAN)
@@ -91,7 +91,10 @@ struct crew_task_s {
      * on every transition, crew_task_state() reads it. */
     _Atomic uint8_t obs_state;
     uint8_t post;            /* enum crew__post; written by the task just before it switches away. */
-    uint8_t started;         /* Has a stack and a context; owned by whoever runs it. */
+    /* Has a stack and a context. Written once (relaxed) by the worker that
+     * first runs it; read (relaxed) by a worker deciding whether a queued task
+     * is a resumption (scheduler.c, exit hand-off). */
+    _Atomic uint8_t started;
     /* Set while a crew_join or crew_detach holds the handle, so a second
      * concurrent caller gets -EBUSY instead of a double release. */
     _Atomic uint8_t handle_busy;
@@ -103,7 +106,9 @@ struct crew_task_s {
     crew__waiter_t *joiner;     /* Under join_lock. */
 
     uint64_t id;
-    char name[CREW_TASK_NAME_MAX];
+    /* NULL for an unnamed task (most tasks: a spawn then allocates nothing
+     * but the task itself, which keeps it at two cache lines). */
+    char *name;
 };
 
 #endif

@@ -49,7 +49,7 @@ void crew__overflow_report(const crew_task_t *t)
     char buf[256];
     size_t n = 0;
     n = put_str(buf, n, sizeof buf, "crew: stack overflow in task '");
-    n = put_str(buf, n, sizeof buf, t->name);
+    n = put_str(buf, n, sizeof buf, t->name ? t->name : "");
     n = put_str(buf, n, sizeof buf, "' (id ");
     n = put_u64(buf, n, sizeof buf, t->id);
     n = put_str(buf, n, sizeof buf, ", stack size ");

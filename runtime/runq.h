@@ -5,6 +5,7 @@
 #define CREW_RUNTIME_RUNQ_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -15,11 +16,13 @@
 #define CREW_RUNQ_CAP 256u
 
 typedef struct crew__runq {
-    /* Next slot to take. Advanced by CAS by the owner (pop) and by thieves
-     * (steal); every successful CAS is a release that pairs with the owner's
-     * acquire load in push, so a slot is never overwritten while a consumer
-     * that claimed it may still read it. */
-    _Alignas(64) _Atomic uint32_t head;
+    /* Low 32 bits: next slot to take. Advanced by CAS by the owner (pop) and
+     * by thieves (steal); every successful CAS is a release that pairs with
+     * the owner's acquire load in push, so a slot is never overwritten while a
+     * consumer that claimed it may still read it. High 32 bits: a version the
+     * owner bumps when it takes a task back from the tail (crew__runq_unpush),
+     * so that a thief whose copy predates that fails its CAS. */
+    _Alignas(64) _Atomic uint64_t head;
     /* Next slot to fill. Written only by the owner (store-release after the
      * slot write), read by thieves with acquire. */
     _Alignas(64) _Atomic uint32_t tail;
@@ -52,6 +55,11 @@ crew_task_t *crew__runq_steal(crew__runq_t *victim, crew__runq_t *dst, unsigned 
  * qnext) while there is room; *list advances past what was taken. Returns the
  * number appended. Used to move a batch from the injection queue. */
 unsigned crew__runq_push_list(crew__runq_t *q, crew_task_t **list, unsigned n);
+
+/* Owner only. Take t back if it is the most recently pushed task still in
+ * the ring (a join that wants to run its child depth-first). Returns false
+ * if t is not at the tail or a thief got it first. */
+bool crew__runq_unpush(crew__runq_t *q, crew_task_t *t);
 
 /* Any thread. Number of queued tasks; never reports 0 while a task that was
  * pushed before the call started is still queued (may over-report). */

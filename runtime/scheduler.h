@@ -107,6 +107,14 @@ int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t);
  * Returns with the task running again, possibly on another worker. */
 void crew__sched_park(crew_task_t *self);
 
+/* Rule 7 (scheduler.c): take t out of w's queues if it sits in the next
+ * slot or at the ring's tail, to switch to it directly; NULL otherwise. */
+crew_task_t *crew__sched_take_queued(crew__worker_t *w, crew_task_t *t);
+/* Park self (armed) and switch straight to next, a task taken off the queues. */
+void crew__sched_park_to(crew_task_t *self, crew_task_t *next);
+/* What an exiting task switches to (rule 7, then the local choice). */
+crew_task_t *crew__sched_next_after_exit(crew__worker_t *w);
+
 /* Yield the calling task; returns 0, or -EPERM outside a task. */
 int crew__sched_yield(void);
 
@@ -122,7 +130,17 @@ void crew__idle_park(crew__worker_t *w);
 /* Work became available: wake a parked worker if none is awake to take it.
  * strict: the caller is not a running worker, so it must not rely on its own
  * thread to run the work later (full fence, see idle.c). */
-void crew__idle_notify(crew_rt_t *rt, bool strict);
+void crew__idle_notify_slow(crew_rt_t *rt, bool strict);
+
+static inline void crew__idle_notify(crew_rt_t *rt, bool strict)
+{
+    /* A running worker's check is one relaxed load of a line that only
+     * changes when workers start or stop searching or sleeping; the common
+     * answer, "someone searches or nobody sleeps", needs nothing more. */
+    uint32_t st = atomic_load_explicit(&rt->idle_state, memory_order_relaxed);
+    if (strict || ((st & 0xFFFFu) == 0 && (st >> 16) < rt->nworkers))
+        crew__idle_notify_slow(rt, strict);
+}
 /* Wake every parked worker (shutdown). */
 void crew__idle_wake_all(crew_rt_t *rt);
 /* Is there queued work anywhere (used before sleeping)? */

@@ -257,11 +257,6 @@ void crew__stack_cache_flush(crew__stack_pool_t *p, crew__stack_cache_t *c)
     pthread_mutex_unlock(&p->lock);
 }
 
-bool crew__stack_canary_ok(const crew__stack_t *s)
-{
-    return s->guard != CREW_GUARD_CANARY || *(const uint64_t *)s->lo == CREW_STACK_CANARY;
-}
-
 bool crew__stack_is_guard_hit(const crew__stack_t *s, const void *addr)
 {
     uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)s->lo;

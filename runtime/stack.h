@@ -75,7 +75,10 @@ uint64_t crew__stack_mprotect_guards(void);
 
 /* Canary mode: the word at the usable low end. */
 #define CREW_STACK_CANARY 0xC7E3D15EA5E5C0DEull
-bool crew__stack_canary_ok(const crew__stack_t *s);
+static inline bool crew__stack_canary_ok(const crew__stack_t *s)
+{
+    return s->guard != CREW_GUARD_CANARY || *(const uint64_t *)s->lo == CREW_STACK_CANARY;
+}
 
 /* Is addr inside s's guard page (or the canary word in canary mode)? For the
  * overflow handler: async-signal-safe. */

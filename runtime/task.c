@@ -17,6 +17,12 @@
 #include "park.h"
 #include "scheduler.h"
 
+#if !defined(CREW_ASAN) && !defined(CREW_TSAN) && defined(__x86_64__)
+/* Two cache lines: a million queued tasks cost 128 MB, and a spawn touches
+ * two lines. Keep it so when adding fields. */
+_Static_assert(sizeof(crew_task_t) <= 128, "crew_task_t grew past two cache lines");
+#endif
+
 /* Task ids are handed out in blocks so spawns on different workers do not
  * bounce one counter's cache line. */
 #define CREW_ID_BLOCK 1024
@@ -68,23 +74,30 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     atomic_init(&t->park, 0);
     atomic_init(&t->obs_state, CREW_TASK_RUNNABLE);
     t->post = CREW_POST_NONE;
-    t->started = 0;
+    atomic_init(&t->started, 0);
     atomic_init(&t->refs, 2);
     atomic_init(&t->join_state, CREW_JOIN_RUNNING);
     atomic_init(&t->join_lock, 0);
     atomic_init(&t->handle_busy, 0);
     t->joiner = NULL;
     t->id = take_id(w);
-    t->name[0] = '\0';
-    if (o && o->name) {
-        strncpy(t->name, o->name, sizeof t->name - 1);
-        t->name[sizeof t->name - 1] = '\0';
+    t->name = NULL;
+    if (o && o->name && o->name[0]) {
+        t->name = crew__alloc(CREW_TASK_NAME_MAX, 1);
+        if (!t->name) {
+            crew__free(t, sizeof *t, CREW_CACHELINE);
+            return NULL;
+        }
+        strncpy(t->name, o->name, CREW_TASK_NAME_MAX - 1);
+        t->name[CREW_TASK_NAME_MAX - 1] = '\0';
     }
     return t;
 }
 
 static void task_free(crew_task_t *t)
 {
+    if (t->name)
+        crew__free(t->name, CREW_TASK_NAME_MAX, 1);
     crew__free(t, sizeof *t, CREW_CACHELINE);
 }
 
@@ -167,11 +180,15 @@ void crew__task_entry(void *prev)
     crew__sched_finish(w, prev);
     crew_task_t *t = w->current;
     t->result = t->fn(t->arg);
+    /* Canary mode: check before anyone can see the task finish, or a joiner
+     * could act on the result of a task that wrote past its stack. */
+    if (crew__unlikely(!crew__stack_canary_ok(t->stack)))
+        crew__overflow_report(t);
     task_complete(t);
     /* The body may have migrated: ask again which worker we are on. */
     w = crew__worker_self();
     t->post = CREW_POST_EXIT;
-    crew__sched_switch(w, t, crew__sched_next_local(w));
+    crew__sched_switch(w, t, crew__sched_next_after_exit(w));
     CREW_ASSERT(!"an exited task was resumed");
 }
 
@@ -213,7 +230,13 @@ int crew_join(crew_task_t *t, void **result)
             st == CREW_JOIN_WAITING) {
             t->joiner = &w;
             crew__spin_unlock(&t->join_lock);
-            crew__waiter_wait(&w);
+            /* Depth first (scheduler.c rule 7): if the child still waits in
+             * our own queue, run it now on its own stack. */
+            crew_task_t *child = w.task ? crew__sched_take_queued(crew__worker_self(), t) : NULL;
+            if (child)
+                crew__sched_park_to(w.task, child);
+            else
+                crew__waiter_wait(&w);
         } else {
             crew__spin_unlock(&t->join_lock);
         }
@@ -251,7 +274,7 @@ crew_task_state_t crew_task_state(const crew_task_t *t)
 
 const char *crew_task_name(const crew_task_t *t)
 {
-    return t ? t->name : NULL;
+    return t ? (t->name ? t->name : "") : NULL;
 }
 
 uint64_t crew_task_id(const crew_task_t *t)
