@@ -30,8 +30,8 @@
 
 #define SEARCH_ONE 1u
 #define AWAKE_ONE (1u << 16)
-#define SEARCHING(st) ((st) & 0xFFFFu)
-#define AWAKE(st) ((st) >> 16)
+#define SEARCHING(st) CREW_IDLE_SEARCHING(st)
+#define AWAKE(st) CREW_IDLE_AWAKE(st)
 
 void crew__idle_init(crew_rt_t *rt)
 {

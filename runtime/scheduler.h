@@ -132,13 +132,17 @@ void crew__idle_park(crew__worker_t *w);
  * thread to run the work later (full fence, see idle.c). */
 void crew__idle_notify_slow(crew_rt_t *rt, bool strict);
 
+/* Fields of rt->idle_state (idle.c). */
+#define CREW_IDLE_SEARCHING(st) ((st) & 0xFFFFu)
+#define CREW_IDLE_AWAKE(st) ((st) >> 16)
+
 static inline void crew__idle_notify(crew_rt_t *rt, bool strict)
 {
     /* A running worker's check is one relaxed load of a line that only
      * changes when workers start or stop searching or sleeping; the common
      * answer, "someone searches or nobody sleeps", needs nothing more. */
     uint32_t st = atomic_load_explicit(&rt->idle_state, memory_order_relaxed);
-    if (strict || ((st & 0xFFFFu) == 0 && (st >> 16) < rt->nworkers))
+    if (strict || (CREW_IDLE_SEARCHING(st) == 0 && CREW_IDLE_AWAKE(st) < rt->nworkers))
         crew__idle_notify_slow(rt, strict);
 }
 /* Wake every parked worker (shutdown). */

@@ -101,14 +101,16 @@ static inline bool in_arena(arena_t *a, crew_task_t *t)
     return t >= a->base && t < a->base + a->n;
 }
 
-/* A consumer took t. */
+/* A consumer took t. A second take is recorded at once, not only in the
+ * final count, so that threads watching f->n can stop early. */
 static void take(arena_t *a, fails_t *f, crew_task_t *t)
 {
     if (!in_arena(a, t)) {
         violation(f, "consumer got %p, not a task", (void *)t);
         return;
     }
-    atomic_fetch_add_explicit(&a->seen[ix(a, t)], 1, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&a->seen[ix(a, t)], 1, memory_order_relaxed))
+        violation(f, "task %zu taken twice", ix(a, t));
 }
 
 /* Every task below used was taken exactly once, none above it at all. */
@@ -287,6 +289,126 @@ static void test_runq_push_list(void **state)
     arena_fini(&a);
 }
 
+/* ---- Unpush: the owner takes its newest task back ---- */
+
+static void push_range(crew__runq_t *q, arena_t *a, size_t first, size_t n)
+{
+    crew_task_t *oh = NULL, *ot = NULL;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(crew__runq_push(q, T(a, first + i), &oh, &ot), 0);
+}
+
+static void pop_range(crew__runq_t *q, arena_t *a, size_t first, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_ptr_equal(crew__runq_pop(q), T(a, first + i));
+}
+
+/* Unpush succeeds exactly for the task at tail - 1, leaves everything else
+ * in place, and fails once a consumer took that task. */
+static void test_runq_unpush(void **state)
+{
+    (void)state;
+    crew_test_watchdog(60);
+    arena_t a;
+    arena_init(&a, CAP + 2);
+    for (size_t s = 0; s < NSTARTS; s++) {
+        crew__runq_t q, dst;
+        crew__runq_init(&q, starts[s]);
+        crew__runq_init(&dst, starts[s] + 1000);
+        crew_task_t *oh = NULL, *ot = NULL;
+        unsigned moved;
+
+        /* Empty, then only the newest of five. */
+        assert_false(crew__runq_unpush(&q, T(&a, 0)));
+        assert_int_equal(crew__runq_len(&q), 0);
+        push_range(&q, &a, 0, 5);
+        assert_false(crew__runq_unpush(&q, T(&a, 0)));
+        assert_false(crew__runq_unpush(&q, T(&a, 2)));
+        assert_false(crew__runq_unpush(&q, T(&a, 5)));
+        assert_int_equal(crew__runq_len(&q), 5);
+        assert_true(crew__runq_unpush(&q, T(&a, 4)));
+        assert_int_equal(crew__runq_len(&q), 4);
+        assert_false(crew__runq_unpush(&q, T(&a, 4)));
+        assert_true(crew__runq_unpush(&q, T(&a, 3)));
+        assert_int_equal(crew__runq_len(&q), 3);
+        /* The freed slot is reused, and the new task is the newest. */
+        push_range(&q, &a, 5, 1);
+        assert_false(crew__runq_unpush(&q, T(&a, 2)));
+        assert_true(crew__runq_unpush(&q, T(&a, 5)));
+        push_range(&q, &a, 6, 1);
+        pop_range(&q, &a, 0, 3);
+        assert_ptr_equal(crew__runq_pop(&q), T(&a, 6));
+        assert_null(crew__runq_pop(&q));
+        /* Popped: its slot still holds it, but it is not queued. */
+        assert_false(crew__runq_unpush(&q, T(&a, 6)));
+        push_range(&q, &a, 7, 2);
+        pop_range(&q, &a, 7, 2);
+        assert_false(crew__runq_unpush(&q, T(&a, 8)));
+        assert_int_equal(crew__runq_len(&q), 0);
+
+        /* Stolen. A steal after an unpush sees the new version and the
+         * lowered tail. */
+        push_range(&q, &a, 0, 1);
+        assert_ptr_equal(crew__runq_steal(&q, &dst, &moved), T(&a, 0));
+        assert_int_equal(moved, 1);
+        assert_false(crew__runq_unpush(&q, T(&a, 0)));
+        push_range(&q, &a, 0, 5);
+        assert_ptr_equal(crew__runq_steal(&q, &dst, &moved), T(&a, 2));
+        assert_int_equal(moved, 3);
+        pop_range(&dst, &a, 0, 2);
+        assert_false(crew__runq_unpush(&q, T(&a, 2)));
+        assert_true(crew__runq_unpush(&q, T(&a, 4)));
+        assert_ptr_equal(crew__runq_steal(&q, &dst, &moved), T(&a, 3));
+        assert_int_equal(moved, 1);
+        assert_false(crew__runq_unpush(&q, T(&a, 3)));
+        assert_null(crew__runq_steal(&q, &dst, &moved));
+        assert_int_equal(crew__runq_len(&q), 0);
+        assert_int_equal(crew__runq_len(&dst), 0);
+
+        /* Full ring: an unpush makes room for one push without overflow;
+         * after an overflow the newest queued task is the one before t. */
+        push_range(&q, &a, 0, CAP);
+        assert_true(crew__runq_unpush(&q, T(&a, CAP - 1)));
+        push_range(&q, &a, CAP, 1);
+        assert_int_equal(crew__runq_len(&q), CAP);
+        assert_int_equal(crew__runq_push(&q, T(&a, CAP + 1), &oh, &ot), HALF + 1);
+        assert_ptr_equal(oh, T(&a, 0));
+        assert_ptr_equal(ot, T(&a, CAP + 1));
+        assert_false(crew__runq_unpush(&q, T(&a, CAP + 1)));
+        assert_true(crew__runq_unpush(&q, T(&a, CAP)));
+        for (unsigned i = CAP - 2; i >= HALF; i--) {
+            if (i > HALF)
+                assert_false(crew__runq_unpush(&q, T(&a, HALF)));
+            assert_true(crew__runq_unpush(&q, T(&a, i)));
+            assert_int_equal(crew__runq_len(&q), i - HALF);
+        }
+        assert_false(crew__runq_unpush(&q, T(&a, HALF)));
+        assert_null(crew__runq_pop(&q));
+
+        /* Every successful unpush changes head's version and keeps its
+         * index; a version about to wrap wraps without carrying into the
+         * index. */
+        push_range(&q, &a, 0, 2);
+        uint64_t h0 = atomic_load(&q.head);
+        assert_true(crew__runq_unpush(&q, T(&a, 1)));
+        uint64_t h1 = atomic_load(&q.head);
+        assert_int_equal((uint32_t)h1, (uint32_t)h0);
+        assert_true(h1 != h0);
+        atomic_store(&q.head, (uint64_t)UINT32_MAX << 32 | (uint32_t)h1);
+        push_range(&q, &a, 1, 2);
+        assert_true(crew__runq_unpush(&q, T(&a, 2)));
+        assert_int_equal((uint32_t)atomic_load(&q.head), (uint32_t)h0);
+        assert_int_equal(crew__runq_len(&q), 2);
+        assert_ptr_equal(crew__runq_steal(&q, &dst, &moved), T(&a, 0));
+        assert_int_equal(moved, 1);
+        assert_true(crew__runq_unpush(&q, T(&a, 1)));
+        assert_int_equal(crew__runq_len(&q), 0);
+        assert_null(crew__runq_pop(&q));
+    }
+    arena_fini(&a);
+}
+
 /* ---- Single-threaded model check across the wrap (row 3) ---- */
 
 #define MODEL_POOL 1024u
@@ -402,7 +524,29 @@ static void model_push_list(model_t *m, uint64_t *rng)
         model_release(m, nodes[i]);
 }
 
-/* Random push/pop/steal/push_list against a model, checking exact content
+/* Unpush the newest queued task most of the time, otherwise another queued
+ * one, or the task that last left the queue or was never queued (the top of
+ * the free stack). The model: it succeeds iff t is the newest queued task. */
+static void model_unpush(model_t *m, uint64_t *rng)
+{
+    uint32_t k = model_size(m);
+    unsigned c = (unsigned)(crew_test_rand(rng) % 8);
+    crew_task_t *t;
+    if (k && c < 5)
+        t = T(m->a, model_at(m, k - 1));
+    else if (k && c < 7)
+        t = T(m->a, model_at(m, (uint32_t)(crew_test_rand(rng) % k)));
+    else
+        t = T(m->a, m->free[m->nfree - 1]);
+    bool newest = k && t == T(m->a, model_at(m, k - 1));
+    assert_int_equal(crew__runq_unpush(&m->q, t), newest);
+    if (!newest)
+        return;
+    model_release(m, t);
+    m->t--;
+}
+
+/* Random push/pop/steal/push_list/unpush against a model, checking exact content
  * and length after every step, from each start in starts[]. Phases bias
  * towards pushing (to reach full and overflow) or consuming. */
 static void test_runq_wrap_model(void **state)
@@ -430,10 +574,12 @@ static void test_runq_wrap_model(void **state)
                 model_push(m);
             else if (r < push_weight + (100 - push_weight) / 2)
                 model_pop(m);
-            else if (r % 3)
-                model_push_list(m, &rng);
-            else
+            else if (r % 4 == 0)
                 model_steal(m);
+            else if (r % 4 == 1)
+                model_unpush(m, &rng);
+            else
+                model_push_list(m, &rng);
             assert_int_equal(crew__runq_len(&m->q), model_size(m));
             assert_int_equal(crew__runq_len(&m->dst), 0);
         }
@@ -1047,10 +1193,231 @@ static void test_runq_chained_steal(void **state)
         run_chain(r, r % 2 ? 5 : 3, 500000);
 }
 
+/* ---- Unpush against thieves: every task obtained exactly once ----
+ *
+ * The owner pushes a batch of 1..8 tasks, then takes them back newest first
+ * with unpush until one fails (sometimes it stops early and leaves the rest
+ * queued), and sometimes pops. Thieves steal half into their own queue and
+ * drain it. The race that matters: a thief reads head and tail and copies
+ * slots, the owner unpushes tasks down into the copied range (and may push
+ * new ones over them), then the thief's CAS. The version in head must make
+ * that CAS fail, or the owner and the thief both get a task. A failed unpush
+ * must leave the task queued unless a consumer took it. */
+
+typedef struct unpush_run unpush_run_t;
+
+typedef struct unpush_thief {
+    unpush_run_t *c;
+    unsigned id;
+    crew__runq_t dst;
+    uint64_t stolen, steals; /* Published by join. */
+} unpush_thief_t;
+
+struct unpush_run {
+    arena_t a;
+    fails_t f;
+    crew__runq_t q;
+    _Atomic bool done;
+    unsigned items, nthieves;
+    /* Thieves never back off: with more threads than cores they are
+     * preempted between their loads of head and tail and their CAS, which
+     * stretches that window from nanoseconds to a time slice. */
+    bool spin;
+    uint64_t seed;
+    /* Published by join. */
+    uint64_t unpushed, unpush_failed, retried, popped, overflowed;
+    unpush_thief_t th[MAX_THIEVES];
+};
+
+static bool unpush_stop(unpush_run_t *c)
+{
+    return atomic_load_explicit(&c->f.n, memory_order_relaxed) != 0;
+}
+
+/* Take back batch[nb-1], batch[nb-2], ... while unpush succeeds. After a
+ * failure one retry may still succeed: the consumer that moved head may have
+ * left our task queued. Returns how many remain queued or taken by others. */
+static unsigned unpush_batch(unpush_run_t *c, crew_task_t **batch, unsigned nb, uint64_t *rng)
+{
+    unsigned want = crew_test_rand(rng) % 4 ? nb : (unsigned)(crew_test_rand(rng) % (nb + 1));
+    while (want) {
+        crew_task_t *t = batch[nb - 1];
+        bool ok = crew__runq_unpush(&c->q, t);
+        if (!ok) {
+            c->unpush_failed++;
+            if (crew_test_rand(rng) % 2 || !crew__runq_unpush(&c->q, t))
+                break;
+            c->retried++;
+        }
+        take(&c->a, &c->f, t);
+        c->unpushed++;
+        nb--;
+        want--;
+        for (unsigned w = crew_test_rand(rng) % 4; w; w--)
+            crew__cpu_relax();
+    }
+    return nb;
+}
+
+static void *unpush_owner(void *arg)
+{
+    unpush_run_t *c = arg;
+    uint64_t rng = stream(c->seed, 500);
+    unsigned next = 0;
+    while (next < c->items && !unpush_stop(c)) {
+        crew_task_t *batch[8];
+        unsigned nb = 0;
+        for (unsigned k = 1 + (unsigned)(crew_test_rand(&rng) % 8); k && next < c->items; k--) {
+            crew_task_t *t = T(&c->a, next++), *oh = NULL, *ot = NULL;
+            unsigned n = crew__runq_push(&c->q, t, &oh, &ot);
+            if (!n) {
+                batch[nb++] = t;
+                continue;
+            }
+            /* Full ring: t left with the oldest half, which holds none of
+             * this batch (at most 7 of the 256 newest). */
+            for (crew_task_t *x = oh; x; x = x->qnext)
+                take(&c->a, &c->f, x);
+            c->overflowed += n;
+        }
+        unpush_batch(c, batch, nb, &rng);
+        if (crew_test_rand(&rng) % 4 == 0) {
+            for (unsigned k = 1 + (unsigned)(crew_test_rand(&rng) % 4); k; k--) {
+                crew_task_t *t = crew__runq_pop(&c->q);
+                if (!t)
+                    break;
+                take(&c->a, &c->f, t);
+                c->popped++;
+            }
+        }
+    }
+    /* Bounded: a queue corrupted by a lost version would pop forever. */
+    crew_task_t *t;
+    for (unsigned i = 0; i <= CAP && (t = crew__runq_pop(&c->q)); i++) {
+        take(&c->a, &c->f, t);
+        c->popped++;
+    }
+    atomic_store_explicit(&c->done, true, memory_order_release);
+    return NULL;
+}
+
+static void *unpush_thief(void *arg)
+{
+    unpush_thief_t *th = arg;
+    unpush_run_t *c = th->c;
+    unsigned misses = 0;
+    for (;;) {
+        bool done = atomic_load_explicit(&c->done, memory_order_acquire);
+        unsigned moved = 12345;
+        crew_task_t *r = crew__runq_steal(&c->q, &th->dst, &moved);
+        if (r) {
+            if (moved < 1 || moved > HALF)
+                violation(&c->f, "thief %u: steal moved %u", th->id, moved);
+            unsigned k = 0;
+            crew_task_t *t;
+            while ((t = crew__runq_pop(&th->dst))) {
+                take(&c->a, &c->f, t);
+                k++;
+            }
+            if (k + 1 != moved)
+                violation(&c->f, "thief %u: moved %u, then popped %u", th->id, moved, k);
+            take(&c->a, &c->f, r);
+            th->stolen += moved;
+            th->steals++;
+            continue;
+        }
+        if (moved)
+            violation(&c->f, "thief %u: empty steal reported moved=%u", th->id, moved);
+        if (done || unpush_stop(c))
+            break;
+        if (!c->spin)
+            idle_backoff(&misses);
+    }
+    return NULL;
+}
+
+static void run_unpush(unsigned round, unsigned nthieves, unsigned items, bool spin)
+{
+    unpush_run_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->items = scaled(items);
+    c->nthieves = nthieves;
+    c->spin = spin;
+    c->seed = stream(crew_test_seed(), 1000 * round + 7);
+    /* Odd rounds cross 2^32 early. */
+    uint32_t start = round % 2 ? UINT32_MAX - 37 * round : round << 28;
+    arena_init(&c->a, c->items);
+    crew__runq_init(&c->q, start);
+    pthread_t o, t[MAX_THIEVES];
+    for (unsigned i = 0; i < nthieves; i++) {
+        c->th[i].c = c;
+        c->th[i].id = i;
+        crew__runq_init(&c->th[i].dst, start + 50 * i);
+        start_thread(&t[i], unpush_thief, &c->th[i]);
+    }
+    start_thread(&o, unpush_owner, c);
+    join_thread(o);
+    uint64_t steals = 0, stolen = 0;
+    for (unsigned i = 0; i < nthieves; i++) {
+        join_thread(t[i]);
+        steals += c->th[i].steals;
+        stolen += c->th[i].stolen;
+    }
+    fprintf(stderr,
+            "# %u tasks from %#x: owner unpushed %llu (%llu failed, %llu on retry), popped %llu, "
+            "%llu overflowed; %u thieves: %llu steals took %llu\n",
+            c->items, start, (unsigned long long)c->unpushed, (unsigned long long)c->unpush_failed,
+            (unsigned long long)c->retried, (unsigned long long)c->popped,
+            (unsigned long long)c->overflowed, nthieves, (unsigned long long)steals,
+            (unsigned long long)stolen);
+    assert_no_fails(&c->f);
+    assert_int_equal(c->unpushed + c->popped + c->overflowed + stolen, c->items);
+    assert_seen_once(&c->a, c->items);
+    assert_int_equal(crew__runq_len(&c->q), 0);
+    arena_fini(&c->a);
+    free(c);
+}
+
+#define UNPUSH_ROUNDS 8
+
+static void test_runq_unpush_race_1(void **state)
+{
+    (void)state;
+    crew_test_watchdog(60);
+    for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
+        run_unpush(r, 1, 500000, false);
+}
+
+static void test_runq_unpush_race_3(void **state)
+{
+    (void)state;
+    crew_test_watchdog(60);
+    for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
+        run_unpush(r, 3, 500000, false);
+}
+
+static void test_runq_unpush_race_7(void **state)
+{
+    (void)state;
+    crew_test_watchdog(60);
+    for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
+        run_unpush(r, 7, 500000, false);
+}
+
+/* Seven thieves calling steal in a tight loop on the machine's 2 cores. */
+static void test_runq_unpush_preempted(void **state)
+{
+    (void)state;
+    crew_test_watchdog(60);
+    for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
+        run_unpush(r, 7, 500000, true);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_runq_fifo_overflow),
     cmocka_unit_test(test_runq_steal_amount),
     cmocka_unit_test(test_runq_push_list),
+    cmocka_unit_test(test_runq_unpush),
     cmocka_unit_test(test_runq_wrap_model),
     cmocka_unit_test(test_runq_last_item_race),
     cmocka_unit_test(test_runq_no_false_empty),
@@ -1058,6 +1425,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_runq_stampede_7),
     cmocka_unit_test(test_runq_stampede_wrap),
     cmocka_unit_test(test_runq_chained_steal),
+    cmocka_unit_test(test_runq_unpush_race_1),
+    cmocka_unit_test(test_runq_unpush_race_3),
+    cmocka_unit_test(test_runq_unpush_race_7),
+    cmocka_unit_test(test_runq_unpush_preempted),
 };
 
 CREW_TEST_MAIN("runq", tests)
