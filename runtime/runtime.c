@@ -12,7 +12,9 @@
  *  3. Workers that go to sleep after shutdown was set wake the destroyer
  *     (idle.c), which re-counts; a seq_cst fence on each side orders the
  *     worker's last exit count against its read of shutdown.
- *  4. Stop the workers, join them, free everything. */
+ *  4. Wait for threads outside the runtime that pushed a task (a wake from
+ *     another runtime's worker, a crew_rt_spawn) to finish touching it.
+ *  5. Stop the workers, join them, free everything. */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -217,6 +219,11 @@ int crew_rt_destroy(crew_rt_t *rt)
             break;
         crew__futex_wait(&rt->idle_seq, seq);
     }
+    /* A thread outside the runtime may still be between its push of a task
+     * that has since finished and the end of its notify (scheduler.c,
+     * inject_from_outside): a few instructions, so spinning is fine. */
+    while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
+        sched_yield();
     stop_workers(rt, rt->nworkers);
     rt_free(rt);
     return 0;

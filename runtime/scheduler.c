@@ -106,6 +106,20 @@ static void place_local(crew__worker_t *w, crew_task_t *t)
     }
 }
 
+/* Push t from a thread that is not one of rt's workers, and notify. */
+static int inject_from_outside(crew_rt_t *rt, crew_task_t *t, bool force)
+{
+    /* seq_cst: ordered before the push, so a destroyer that has seen the
+     * task finish (which needs the push) also sees us here (runtime.c). */
+    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
+    int rc = crew__inject_push(&rt->inject, t, t, 1, force);
+    if (rc == 0)
+        crew__idle_notify(rt, true);
+    /* Release: our last touch of rt precedes the destroyer's acquire load. */
+    atomic_fetch_sub_explicit(&rt->outside_pushers, 1, memory_order_release);
+    return rc;
+}
+
 void crew__sched_wake(crew_task_t *t)
 {
     crew__worker_t *w = crew__worker_self();
@@ -117,8 +131,7 @@ void crew__sched_wake(crew_task_t *t)
         place_local(w, t);
         return;
     }
-    crew__inject_push(&rt->inject, t, t, 1, true);
-    crew__idle_notify(rt, true);
+    inject_from_outside(rt, t, true);
 }
 
 int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t)
@@ -128,10 +141,7 @@ int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t)
         place_local(w, t);
         return 0;
     }
-    int rc = crew__inject_push(&rt->inject, t, t, 1, false);
-    if (rc == 0)
-        crew__idle_notify(rt, true);
-    return rc;
+    return inject_from_outside(rt, t, false);
 }
 
 /* Take up to a fair share of the injection queue: one task to run, the rest

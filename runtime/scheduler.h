@@ -79,6 +79,10 @@ struct crew_rt_s {
     unsigned *sleepers;            /* Stack of parked worker indexes; under sleep_lock. */
     unsigned nsleepers;            /* Under sleep_lock. */
 
+    /* Threads outside this runtime inside crew__sched_wake/spawn for it: after
+     * their push the task may finish at once, so crew_rt_destroy waits for
+     * them to leave before it frees what they still touch (the notify). */
+    _Atomic uint32_t outside_pushers;
     _Atomic bool shutdown;         /* Refuse new spawns. */
     _Atomic bool stop;             /* Workers exit when idle. */
     _Atomic uint32_t idle_seq;     /* Futex the destroyer sleeps on while tasks remain. */

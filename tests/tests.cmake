@@ -1,0 +1,15 @@
+# The test list: one crew_add_test() per module.
+include(${CMAKE_CURRENT_LIST_DIR}/package/package.cmake)
+crew_add_test(switch WHITEBOX WORKERS 1 TIMEOUT 60 LOPTS "LINKER:--push-state,--no-as-needed,-lm,--pop-state")
+# Runtime, task and scheduler API tests (one executable each, workers 1 2 4).
+crew_add_test(runtime WORKERS 1 2 4 TIMEOUT 120)
+crew_add_test(task WORKERS 1 2 4 TIMEOUT 120)
+crew_add_test(sched WORKERS 1 2 4 TIMEOUT 300)
+crew_add_test(stack WORKERS 1 2 4 TIMEOUT 120)
+# The migration checks, built at -O2, -O2 -fPIC and -O2 -flto (RELIABILITY.md 3.1).
+crew_add_test(migration_O2 SOURCES test_migration.c WORKERS 1 2 4 TIMEOUT 120 COPTS -O2)
+crew_add_test(migration_fpic SOURCES test_migration.c WORKERS 1 2 4 TIMEOUT 120 COPTS -O2 -fPIC)
+crew_add_test(migration_lto SOURCES test_migration.c WORKERS 1 2 4 TIMEOUT 120 COPTS -O2 -flto
+  LOPTS -flto)
+crew_add_test(runq WHITEBOX WORKERS 1 TIMEOUT 300)
+crew_add_test(inject WHITEBOX WORKERS 1 TIMEOUT 300)
