@@ -142,10 +142,15 @@ crew_task_t *crew__runq_steal(crew__runq_t *victim, crew__runq_t *dst, unsigned 
             *moved = 0;
             return NULL;
         }
-        /* head and tail were read at different moments: if the owner popped
-         * and pushed in between, n can exceed the capacity. Retry. */
-        if (n > CREW_RUNQ_CAP)
-            continue;
+        /* head and tail were read at different moments (the owner popped and
+         * pushed in between), or the owner is in the middle of a failing
+         * unpush (tail briefly below head): report nothing to steal rather
+         * than spin on a state that lasts until the owner runs again. The
+         * caller's search loop comes back. */
+        if (n > CREW_RUNQ_CAP) {
+            *moved = 0;
+            return NULL;
+        }
         n -= n / 2;
         for (uint32_t i = 0; i < n; i++) {
             crew_task_t *t = atomic_load_explicit(
@@ -190,9 +195,12 @@ unsigned crew__runq_push_list(crew__runq_t *q, crew_task_t **list, unsigned n)
 
 uint32_t crew__runq_len(const crew__runq_t *q)
 {
-    /* head first: both only grow (an unpush lowers tail only for a task the
-     * owner is about to run itself), so a later tail read can only
-     * over-report, never report empty while a pushed task is queued. */
+    /* head first: both only grow, so a later tail read can only over-report.
+     * The exception is an unpush: it lowers tail, and if it then fails (a
+     * thief moved head) it restores tail, so for that moment the count can be
+     * one short, even 0 with a task queued. Callers use the count to decide
+     * whether to sleep; that task's owner is awake (inside the unpush) and
+     * runs it, so only parallelism can be lost, never the task. */
     uint64_t h = atomic_load_explicit(&((crew__runq_t *)q)->head, memory_order_acquire);
     uint32_t tl = atomic_load_explicit(&((crew__runq_t *)q)->tail, memory_order_acquire);
     uint32_t n = tl - head_index(h);

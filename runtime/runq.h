@@ -61,8 +61,9 @@ unsigned crew__runq_push_list(crew__runq_t *q, crew_task_t **list, unsigned n);
  * if t is not at the tail or a thief got it first. */
 bool crew__runq_unpush(crew__runq_t *q, crew_task_t *t);
 
-/* Any thread. Number of queued tasks; never reports 0 while a task that was
- * pushed before the call started is still queued (may over-report). */
+/* Any thread. Number of queued tasks; may over-report, and never reports 0
+ * while a pushed task is queued, except during a failing crew__runq_unpush
+ * on its own worker, whose owner is awake and runs that task (runq.c). */
 uint32_t crew__runq_len(const crew__runq_t *q);
 
 #endif

@@ -93,9 +93,11 @@ static void push_local(crew__worker_t *w, crew_task_t *t)
     }
 }
 
-/* Rule 1: t goes into the next slot; the displaced task to the ring. */
-static void place_local(crew__worker_t *w, crew_task_t *t)
+/* Rule 1: t goes into the next slot; the displaced task to the ring.
+ * resumed: t ran before (a wake), as opposed to a new task (a spawn). */
+static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
 {
+    w->next_resumed = resumed;
     crew_task_t *old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
     if (old) {
         push_local(w, old);
@@ -128,17 +130,16 @@ void crew__sched_wake(crew_task_t *t)
     crew_rt_t *rt = t->rt;
     atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
     if (w && w->rt == rt) {
-        place_local(w, t);
+        place_local(w, t, true);
         return;
     }
     inject_from_outside(rt, t, true);
 }
 
-int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t)
+int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
 {
-    crew__worker_t *w = crew__worker_self();
-    if (w && w->rt == rt && w->current) {
-        place_local(w, t);
+    if (w) {
+        place_local(w, t, false);
         return 0;
     }
     return inject_from_outside(rt, t, false);
@@ -358,14 +359,15 @@ crew_task_t *crew__sched_take_queued(crew__worker_t *w, crew_task_t *t)
 
 crew_task_t *crew__sched_next_after_exit(crew__worker_t *w)
 {
-    /* Take the slot first: once it is ours the task cannot run (or finish and
-     * be freed) elsewhere while we look at it. */
-    crew_task_t *n = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
-    if (n) {
-        if (atomic_load_explicit(&n->started, memory_order_relaxed) && direct_allowed(w))
+    /* next_resumed describes what this worker last placed in the slot; only
+     * this worker fills the slot, so the slot holds that task or, if a thief
+     * took it, nothing. */
+    if (w->next_resumed && atomic_load_explicit(&w->next, memory_order_relaxed) &&
+        direct_allowed(w)) {
+        /* Acquire: pairs with the release half of the exchange that placed it. */
+        crew_task_t *n = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
+        if (n)
             return n;
-        /* Only the owner fills the slot, so it is still empty. */
-        atomic_store_explicit(&w->next, n, memory_order_release);
     }
     return crew__sched_next_local(w);
 }

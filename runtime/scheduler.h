@@ -47,6 +47,7 @@ struct crew__worker {
     uint32_t tick;                  /* Scheduling decisions made; drives the fairness rule. */
     uint32_t next_streak;           /* Consecutive runs from the next slot. */
     bool searching;                 /* Counted in the runtime's searching workers. */
+    bool next_resumed;              /* The task last placed in `next` was a wake, not a spawn. */
     uint64_t rng;                   /* Victim choice. */
     uint64_t id_next, id_end;       /* Block of task ids handed out by this worker. */
     crew__stack_cache_t stacks;
@@ -104,8 +105,10 @@ crew_task_t *crew__task_self(void);
  * new task runs next); from elsewhere: the injection queue. inject_force
  * accepts the task even after shutdown started (a wake of an existing task). */
 void crew__sched_wake(crew_task_t *t);
-/* Queue a freshly spawned task (same placement as a wake). Returns 0 or -ESHUTDOWN. */
-int crew__sched_spawn(crew_rt_t *rt, crew_task_t *t);
+/* Queue a freshly spawned task: into w's next slot when the spawner is a
+ * task running on w (a worker of rt), else (w NULL) through rt's injection
+ * queue. Returns 0 or -ESHUTDOWN. */
+int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t);
 
 /* Suspend the calling task (whose park word is armed) until it is woken.
  * Returns with the task running again, possibly on another worker. */

@@ -103,8 +103,12 @@ static void task_free(crew_task_t *t)
 
 void crew__task_put(crew_task_t *t)
 {
-    /* acq_rel: the last dropper must see every write of the other holder. */
-    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+    /* A holder that sees the count at 1 is the last: no one can take a new
+     * reference without one, so it frees without an RMW. The acquire (here,
+     * or in the RMW's acq_rel) orders the other holder's writes before the
+     * free. */
+    if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1 ||
+        atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
         task_free(t);
 }
 
@@ -126,7 +130,7 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
         return -ENOMEM;
     /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
     crew__counter_add(&w->spawned, 1);
-    crew__sched_spawn(rt, t);
+    crew__sched_spawn(w, rt, t);
     *out = t;
     return 0;
 }
@@ -148,7 +152,7 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     if (!t)
         return -ENOMEM;
     /* The injection queue counts it (inject.accepted) under its lock. */
-    rc = crew__sched_spawn(rt, t);
+    rc = crew__sched_spawn(NULL, rt, t);
     if (rc) {
         task_free(t);
         return rc;

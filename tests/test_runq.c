@@ -1209,6 +1209,7 @@ typedef struct unpush_run unpush_run_t;
 typedef struct unpush_thief {
     unpush_run_t *c;
     unsigned id;
+    int cpu;
     crew__runq_t dst;
     uint64_t stolen, steals; /* Published by join. */
 } unpush_thief_t;
@@ -1219,25 +1220,51 @@ struct unpush_run {
     crew__runq_t q;
     _Atomic bool done;
     unsigned items, nthieves;
-    /* Thieves never back off: with more threads than cores they are
-     * preempted between their loads of head and tail and their CAS, which
-     * stretches that window from nanoseconds to a time slice. */
+    /* Thieves never back off: several sharing a core are preempted between
+     * their loads of head and tail and their CAS, which stretches that
+     * window from nanoseconds to a time slice. */
     bool spin;
+    int owner_cpu;
+    _Atomic unsigned started;
     uint64_t seed;
     /* Published by join. */
     uint64_t unpushed, unpush_failed, retried, popped, overflowed;
     unpush_thief_t th[MAX_THIEVES];
 };
 
+/* The CPUs this process may run on, at most n of them; returns the count. */
+static unsigned allowed_cpus(int *cpus, unsigned n)
+{
+    cpu_set_t set;
+    unsigned k = 0;
+    if (sched_getaffinity(0, sizeof set, &set))
+        return 0;
+    for (int i = 0; i < CPU_SETSIZE && k < n; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[k++] = i;
+    return k;
+}
+
+/* Best effort: a failure only makes the run less likely to find a race. */
+static void pin_self(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 static bool unpush_stop(unpush_run_t *c)
 {
     return atomic_load_explicit(&c->f.n, memory_order_relaxed) != 0;
 }
 
-/* Take back batch[nb-1], batch[nb-2], ... while unpush succeeds. After a
- * failure one retry may still succeed: the consumer that moved head may have
- * left our task queued. Returns how many remain queued or taken by others. */
-static unsigned unpush_batch(unpush_run_t *c, crew_task_t **batch, unsigned nb, uint64_t *rng)
+/* Take back batch[nb-1], batch[nb-2], ... while unpush succeeds, mostly all
+ * of them. After a failure one retry may still succeed: the consumer that
+ * moved head may have left our task queued. */
+static void unpush_batch(unpush_run_t *c, crew_task_t **batch, unsigned nb, uint64_t *rng)
 {
     unsigned want = crew_test_rand(rng) % 4 ? nb : (unsigned)(crew_test_rand(rng) % (nb + 1));
     while (want) {
@@ -1256,7 +1283,20 @@ static unsigned unpush_batch(unpush_run_t *c, crew_task_t **batch, unsigned nb, 
         for (unsigned w = crew_test_rand(rng) % 4; w; w--)
             crew__cpu_relax();
     }
-    return nb;
+}
+
+/* Push t; false if the ring was full and t left with the oldest half, which
+ * the owner then takes. */
+static bool unpush_push(unpush_run_t *c, crew_task_t *t)
+{
+    crew_task_t *oh = NULL, *ot = NULL;
+    unsigned n = crew__runq_push(&c->q, t, &oh, &ot);
+    if (!n)
+        return true;
+    for (crew_task_t *x = oh; x; x = x->qnext)
+        take(&c->a, &c->f, x);
+    c->overflowed += n;
+    return false;
 }
 
 static void *unpush_owner(void *arg)
@@ -1264,21 +1304,25 @@ static void *unpush_owner(void *arg)
     unpush_run_t *c = arg;
     uint64_t rng = stream(c->seed, 500);
     unsigned next = 0;
+    pin_self(c->owner_cpu);
+    /* Start once every thief is looking, so that short runs overlap. */
+    while (atomic_load_explicit(&c->started, memory_order_relaxed) < c->nthieves)
+        sched_yield();
     while (next < c->items && !unpush_stop(c)) {
+        /* Now and then a burst that fills the ring, so that unpushes also
+         * meet a full ring and overflows. */
+        if (crew_test_rand(&rng) % 512 == 0)
+            for (unsigned k = CAP + 44; k && next < c->items; k--)
+                unpush_push(c, T(&c->a, next++));
+        /* An overflow moves the oldest half, never this batch's earlier
+         * tasks (they are among the newest); the task that overflowed is
+         * not queued, so it is no candidate for unpush. */
         crew_task_t *batch[8];
         unsigned nb = 0;
         for (unsigned k = 1 + (unsigned)(crew_test_rand(&rng) % 8); k && next < c->items; k--) {
-            crew_task_t *t = T(&c->a, next++), *oh = NULL, *ot = NULL;
-            unsigned n = crew__runq_push(&c->q, t, &oh, &ot);
-            if (!n) {
+            crew_task_t *t = T(&c->a, next++);
+            if (unpush_push(c, t))
                 batch[nb++] = t;
-                continue;
-            }
-            /* Full ring: t left with the oldest half, which holds none of
-             * this batch (at most 7 of the 256 newest). */
-            for (crew_task_t *x = oh; x; x = x->qnext)
-                take(&c->a, &c->f, x);
-            c->overflowed += n;
         }
         unpush_batch(c, batch, nb, &rng);
         if (crew_test_rand(&rng) % 4 == 0) {
@@ -1306,6 +1350,8 @@ static void *unpush_thief(void *arg)
     unpush_thief_t *th = arg;
     unpush_run_t *c = th->c;
     unsigned misses = 0;
+    pin_self(th->cpu);
+    atomic_fetch_add_explicit(&c->started, 1, memory_order_relaxed);
     for (;;) {
         bool done = atomic_load_explicit(&c->done, memory_order_acquire);
         unsigned moved = 12345;
@@ -1348,15 +1394,27 @@ static void run_unpush(unsigned round, unsigned nthieves, unsigned items, bool s
     uint32_t start = round % 2 ? UINT32_MAX - 37 * round : round << 28;
     arena_init(&c->a, c->items);
     crew__runq_init(&c->q, start);
+    /* The owner gets a CPU to itself and the thieves share the others:
+     * left to the scheduler on a loaded machine, owner and thief often share
+     * one core and then only meet at preemptions, where the owner has long
+     * moved head. */
+    int cpus[MAX_THIEVES + 1];
+    unsigned ncpus = allowed_cpus(cpus, MAX_THIEVES + 1);
+    c->owner_cpu = ncpus >= 2 ? cpus[0] : -1;
     pthread_t o, t[MAX_THIEVES];
     for (unsigned i = 0; i < nthieves; i++) {
         c->th[i].c = c;
         c->th[i].id = i;
+        c->th[i].cpu = ncpus >= 2 ? cpus[1 + i % (ncpus - 1)] : -1;
         crew__runq_init(&c->th[i].dst, start + 50 * i);
         start_thread(&t[i], unpush_thief, &c->th[i]);
     }
     start_thread(&o, unpush_owner, c);
     join_thread(o);
+    /* A version that fails to stop a stale CAS can leave head past tail,
+     * where steal retries forever: report before joining the thieves (on
+     * failure they are left running and c is leaked). */
+    assert_no_fails(&c->f);
     uint64_t steals = 0, stolen = 0;
     for (unsigned i = 0; i < nthieves; i++) {
         join_thread(t[i]);
@@ -1385,7 +1443,7 @@ static void test_runq_unpush_race_1(void **state)
     (void)state;
     crew_test_watchdog(60);
     for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
-        run_unpush(r, 1, 500000, false);
+        run_unpush(r, 1, 1000000, false);
 }
 
 static void test_runq_unpush_race_3(void **state)
@@ -1393,7 +1451,7 @@ static void test_runq_unpush_race_3(void **state)
     (void)state;
     crew_test_watchdog(60);
     for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
-        run_unpush(r, 3, 500000, false);
+        run_unpush(r, 3, 1000000, false);
 }
 
 static void test_runq_unpush_race_7(void **state)
@@ -1401,16 +1459,17 @@ static void test_runq_unpush_race_7(void **state)
     (void)state;
     crew_test_watchdog(60);
     for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
-        run_unpush(r, 7, 500000, false);
+        run_unpush(r, 7, 1000000, false);
 }
 
-/* Seven thieves calling steal in a tight loop on the machine's 2 cores. */
+/* Seven thieves call steal in a tight loop, sharing one core (on a 2-core
+ * machine) while the owner runs on the other. */
 static void test_runq_unpush_preempted(void **state)
 {
     (void)state;
     crew_test_watchdog(60);
     for (unsigned r = 0; r < UNPUSH_ROUNDS; r++)
-        run_unpush(r, 7, 500000, true);
+        run_unpush(r, 7, 1000000, true);
 }
 
 static const struct CMUnitTest tests[] = {
