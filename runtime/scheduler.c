@@ -98,7 +98,16 @@ static void push_local(crew__worker_t *w, crew_task_t *t)
 static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
 {
     w->next_resumed = resumed;
-    crew_task_t *old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
+    crew_task_t *old = atomic_load_explicit(&w->next, memory_order_relaxed);
+    if (!old) {
+        /* Thieves only ever CAS the slot from a task to NULL, and only the
+         * owner fills it: an empty slot stays empty until this store, so no
+         * locked exchange is needed. Release: pairs with the acquire of
+         * whoever takes the task. */
+        atomic_store_explicit(&w->next, t, memory_order_release);
+        return;
+    }
+    old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
     if (old) {
         push_local(w, old);
         /* Stealable work appeared: wake a sleeper if nobody searches. This
