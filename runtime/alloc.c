@@ -7,20 +7,24 @@
 #if defined(CREW_WITH_JEMALLOC)
 #include <jemalloc/jemalloc.h>
 
+/* MALLOCX_ALIGN calls libc's ffs() through the PLT under -std=c11 (gcc does
+ * not treat ffs as a builtin there): about 1 % of a spawn-heavy profile. */
+#define CREW_MALLOCX_ALIGN(a) MALLOCX_LG_ALIGN(__builtin_ctzl(a))
+
 void *crew__alloc(size_t size, size_t align)
 {
-    return mallocx(size, MALLOCX_ALIGN(align));
+    return mallocx(size, CREW_MALLOCX_ALIGN(align));
 }
 
 void *crew__zalloc(size_t size, size_t align)
 {
-    return mallocx(size, MALLOCX_ALIGN(align) | MALLOCX_ZERO);
+    return mallocx(size, CREW_MALLOCX_ALIGN(align) | MALLOCX_ZERO);
 }
 
 void crew__free(void *p, size_t size, size_t align)
 {
     if (p)
-        sdallocx(p, size, MALLOCX_ALIGN(align));
+        sdallocx(p, size, CREW_MALLOCX_ALIGN(align));
 }
 
 #else

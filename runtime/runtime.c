@@ -180,8 +180,30 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Acquire: pairs with crew__worker_started's release. */
+    uint32_t n;
+    while ((n = atomic_load_explicit(&rt->started, memory_order_acquire)) < nw)
+        crew__futex_wait(&rt->started, n);
+    rc = atomic_load_explicit(&rt->start_error, memory_order_relaxed);
+    if (rc) {
+        stop_workers(rt, nw);
+        rt_free(rt);
+        return rc;
+    }
     *out = rt;
     return 0;
+}
+
+void crew__worker_started(crew_rt_t *rt, int rc)
+{
+    if (rc) {
+        int zero = 0;
+        atomic_compare_exchange_strong_explicit(&rt->start_error, &zero, rc, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
+    /* Release: publishes start_error and the worker's setup. */
+    atomic_fetch_add_explicit(&rt->started, 1, memory_order_release);
+    crew__futex_wake(&rt->started, INT_MAX);
 }
 
 static uint64_t live_tasks(crew_rt_t *rt)

@@ -87,6 +87,8 @@ struct crew_rt_s {
     _Atomic bool shutdown;         /* Refuse new spawns. */
     _Atomic bool stop;             /* Workers exit when idle. */
     _Atomic uint32_t idle_seq;     /* Futex the destroyer sleeps on while tasks remain. */
+    _Atomic uint32_t started;      /* Workers done with their setup; crew_rt_create waits on it. */
+    _Atomic int start_error;       /* First setup error of a worker, or 0. */
     _Atomic bool destroying;
 
     crew__stack_pool_t stacks;
@@ -127,6 +129,8 @@ int crew__sched_yield(void);
 
 /* Entry of a worker thread. */
 void *crew__worker_main(void *arg);
+/* A worker reports the end of its setup (0 or -errno) to crew_rt_create. */
+void crew__worker_started(crew_rt_t *rt, int rc);
 
 /* Idle protocol (idle.c). */
 void crew__idle_init(crew_rt_t *rt);

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "scheduler.h"
@@ -53,10 +54,20 @@ void *crew__worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
     crew__worker_set_self(w);
     crew__fiber_init_thread(&w->sched_fiber);
-    crew__overflow_thread_init(w);
-
+    int rc = crew__overflow_thread_init(w);
     crew_task_t **seen = calloc(w->rt->nworkers, sizeof *seen);
-    CREW_ASSERT(seen);
+    if (!rc && !seen)
+        rc = -ENOMEM;
+    /* Tell crew_rt_create how the start went; it waits for every worker, so
+     * that a runtime it returns has all its threads set up, and a failure
+     * here becomes its error instead of a crash later. */
+    crew__worker_started(w->rt, rc);
+    if (rc) {
+        free(seen);
+        crew__overflow_thread_fini(w);
+        crew__worker_set_self(NULL);
+        return NULL;
+    }
     for (;;) {
         crew_task_t *t = crew__sched_next_local(w);
         if (!t)

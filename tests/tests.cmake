@@ -13,3 +13,6 @@ crew_add_test(migration_lto SOURCES test_migration.c WORKERS 1 2 4 TIMEOUT 120 C
   LOPTS -flto)
 crew_add_test(runq WHITEBOX WORKERS 1 TIMEOUT 300)
 crew_add_test(inject WHITEBOX WORKERS 1 TIMEOUT 300)
+add_test(NAME docs.api COMMAND bash ${PROJECT_SOURCE_DIR}/tests/docs/check_api_doc.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(docs.api PROPERTIES LABELS docs TIMEOUT 60)
+crew_add_test(oom WORKERS 1 2 4 TIMEOUT 180)
