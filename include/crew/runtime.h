@@ -142,11 +142,14 @@ typedef struct crew_worker_metrics_s {
 typedef struct crew_metrics_s {
     unsigned workers;             /**< Number of workers; index range of crew_rt_worker_metrics(). */
     crew_guard_mode_t guard_mode; /**< How the most recently mapped stacks are guarded. */
-    uint64_t tasks_live;          /**< Tasks spawned and not yet finished. */
+    uint64_t tasks_live;          /**< Tasks spawned and not yet finished. A task counts as
+                                       finished once it has left its stack, which can be a
+                                       moment after crew_join() of it returned. */
     uint64_t injection_depth;     /**< Tasks in the injection queue at read time. */
     uint64_t stacks_mapped;       /**< Stacks carved from mappings so far (never unmapped before destroy). */
     uint64_t stack_bytes_mapped;  /**< Virtual bytes of all stack mappings, guards included. */
-    uint64_t guard_pages_mprotect;/**< Guard pages installed with mprotect (each costs a VMA). */
+    uint64_t guard_pages_mprotect;/**< Guard pages installed with mprotect by the whole process
+                                       (every runtime; each costs two VMAs). */
 } crew_metrics_t;
 
 /** Read @p rt's runtime-wide counters. @return 0, or -EINVAL if an argument is NULL. Thread-safe. */
