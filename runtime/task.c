@@ -112,6 +112,20 @@ void crew__task_put(crew_task_t *t)
         task_free(t);
 }
 
+/* What both spawns check and build: options, shutdown, the task itself.
+ * w is the spawning worker, or NULL when spawning from outside rt. */
+static int task_prepare(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, void *arg,
+                        const crew_spawn_opts_t *opts, crew_task_t **out)
+{
+    int cls, rc = spawn_opts(rt, opts, &cls);
+    if (rc)
+        return rc;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        return -ESHUTDOWN;
+    *out = task_new(w, rt, fn, arg, opts, cls);
+    return *out ? 0 : -ENOMEM;
+}
+
 int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task_t **out)
 {
     crew__worker_t *w = crew__worker_self();
@@ -119,18 +133,13 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
         return -EINVAL;
     if (!w || !w->current)
         return -EPERM;
-    crew_rt_t *rt = w->rt;
-    int cls, rc = spawn_opts(rt, opts, &cls);
+    crew_task_t *t;
+    int rc = task_prepare(w, w->rt, fn, arg, opts, &t);
     if (rc)
         return rc;
-    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
-        return -ESHUTDOWN;
-    crew_task_t *t = task_new(w, rt, fn, arg, opts, cls);
-    if (!t)
-        return -ENOMEM;
     /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
     crew__counter_add(&w->spawned, 1);
-    crew__sched_spawn(w, rt, t);
+    crew__sched_spawn(w, w->rt, t);
     *out = t;
     return 0;
 }
@@ -143,14 +152,10 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     crew__worker_t *w = crew__worker_self();
     if (w && w->rt == rt && w->current)
         return crew_spawn(fn, arg, opts, out);
-    int cls, rc = spawn_opts(rt, opts, &cls);
+    crew_task_t *t;
+    int rc = task_prepare(NULL, rt, fn, arg, opts, &t);
     if (rc)
         return rc;
-    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
-        return -ESHUTDOWN;
-    crew_task_t *t = task_new(NULL, rt, fn, arg, opts, cls);
-    if (!t)
-        return -ENOMEM;
     /* The injection queue counts it (inject.accepted) under its lock. */
     rc = crew__sched_spawn(NULL, rt, t);
     if (rc) {

@@ -9,6 +9,7 @@
  * qnext. Threads record violations in a fails_t and counts in atomics; the
  * test thread asserts after the joins. */
 #include "harness.h"
+#include "queue_util.h"
 
 #include "inject.h"
 
@@ -18,29 +19,6 @@
 
 #define MAX_THREADS 8
 
-/* The first violation seen by any thread, kept for the report. */
-typedef struct fails {
-    _Atomic unsigned n;
-    char first[256];
-} fails_t;
-
-static void __attribute__((format(printf, 2, 3))) violation(fails_t *f, const char *fmt, ...)
-{
-    if (atomic_fetch_add(&f->n, 1) != 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->first, sizeof f->first, fmt, ap);
-    va_end(ap);
-}
-
-static void assert_no_fails(fails_t *f)
-{
-    unsigned n = atomic_load(&f->n);
-    if (n)
-        print_error("%u violation(s); first: %s\n", n, f->first);
-    assert_int_equal(n, 0);
-}
 
 static unsigned scaled(unsigned n)
 {

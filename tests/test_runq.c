@@ -12,6 +12,7 @@
  * consumer counts what it takes in a per-item atomic and records protocol
  * violations in a fails_t; the test thread asserts after the joins. */
 #include "harness.h"
+#include "queue_util.h"
 
 #include "inject.h"
 #include "runq.h"
@@ -30,29 +31,6 @@ static const uint32_t starts[] = {
     0, UINT32_MAX - 100, UINT32_MAX - CAP + 1, UINT32_MAX - CAP, UINT32_MAX, 0x7fffffffu};
 #define NSTARTS (sizeof starts / sizeof starts[0])
 
-/* The first protocol violation seen by any thread, kept for the report. */
-typedef struct fails {
-    _Atomic unsigned n;
-    char first[256];
-} fails_t;
-
-static void __attribute__((format(printf, 2, 3))) violation(fails_t *f, const char *fmt, ...)
-{
-    if (atomic_fetch_add(&f->n, 1) != 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->first, sizeof f->first, fmt, ap);
-    va_end(ap);
-}
-
-static void assert_no_fails(fails_t *f)
-{
-    unsigned n = atomic_load(&f->n);
-    if (n)
-        print_error("%u violation(s); first: %s\n", n, f->first);
-    assert_int_equal(n, 0);
-}
 
 /* Tasks plus, per task, how many times a consumer took it and the owner's
  * insertion count when it was last pushed (written by the owner before the
