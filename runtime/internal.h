@@ -91,6 +91,8 @@ struct crew_task_s {
      * on every transition, crew_task_state() reads it. */
     _Atomic uint8_t obs_state;
     uint8_t post;            /* enum crew__post; written by the task just before it switches away. */
+    /* Sticky cancellation request (crew_task_cancel); seq_cst, see park.h. */
+    _Atomic uint8_t cancelled;
     /* Has a stack and a context. Written once (relaxed) by the worker that
      * first runs it; read (relaxed) by a worker deciding whether a queued task
      * is a resumption (scheduler.c, exit hand-off). */
@@ -105,6 +107,7 @@ struct crew_task_s {
     _Atomic uint32_t join_lock; /* Spin lock guarding joiner. */
     crew__waiter_t *joiner;     /* Under join_lock. */
 
+    uint32_t shield;            /* Shield region depth; only the task itself changes it. */
     uint64_t id;
     /* NULL for an unnamed task (most tasks: a spawn then allocates nothing
      * but the task itself, which keeps it at two cache lines). */

@@ -7,9 +7,13 @@
 uint64_t crew__park_arm(crew_task_t *t)
 {
     uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
-    /* Relaxed: the waiter record that carries seq reaches wakers through the
-     * source's own synchronisation (its lock or a release/acquire pair). */
-    atomic_store_explicit(&t->park, crew__park_word(seq, 0, CREW_PARK_ARMED), memory_order_relaxed);
+    unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
+    /* seq_cst: the cancellation handshake (park.h) needs this store ordered
+     * before the caller's read of the cancel flag. The waiter record that
+     * carries seq reaches other wakers through the source's own
+     * synchronisation (its lock or a release/acquire pair). */
+    atomic_exchange_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
+                             memory_order_seq_cst);
     return seq;
 }
 
@@ -20,12 +24,16 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
         unsigned st = (unsigned)(word & 3);
         if ((word >> 16) != seq || (st != CREW_PARK_ARMED && st != CREW_PARK_PARKED))
             return false;
+        if (cause == CREW_WAKE_CANCEL && (word & CREW_PARK_NOCANCEL))
+            return false; /* Armed inside a shield region. */
         /* Release: what the waker did before the wake (published a result,
          * handed over an item) is visible to the task when it sees WOKEN.
          * Acquire (on success from PARKED): pairs with the scheduler's release
          * when it published PARKED, so the task is fully off its stack. */
         if (atomic_compare_exchange_weak_explicit(&t->park, &word,
-                                                  crew__park_word(seq, cause, CREW_PARK_WOKEN),
+                                                  crew__park_word(seq, cause,
+                                                                  (unsigned)(word & CREW_PARK_NOCANCEL),
+                                                                  CREW_PARK_WOKEN),
                                                   memory_order_acq_rel, memory_order_relaxed)) {
             if (st == CREW_PARK_PARKED)
                 crew__sched_wake(t);
@@ -34,30 +42,45 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
     }
 }
 
-void crew__waiter_prepare(crew__waiter_t *w)
+int crew__waiter_prepare(crew__waiter_t *w)
 {
     w->task = crew__task_self();
-    if (w->task) {
-        w->seq = crew__park_arm(w->task);
-    } else {
+    if (!w->task) {
         w->seq = 0;
         atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
+        return 0;
     }
+    w->seq = crew__park_arm(w->task);
+    /* seq_cst: pairs with crew_task_cancel (park.h). */
+    if (!w->task->shield && atomic_load_explicit(&w->task->cancelled, memory_order_seq_cst))
+        return -ECANCELED;
+    return 0;
+}
+
+/* The cause of the wake that ended the task's wait. */
+static int task_wake_cause(crew_task_t *t)
+{
+    /* The task may run on another worker now; its park word is its own. */
+    return crew__park_cause(atomic_load_explicit(&t->park, memory_order_acquire));
 }
 
 int crew__waiter_wait(crew__waiter_t *w)
 {
     if (w->task) {
         crew__sched_park(w->task);
-        /* The task may run on another worker now; its park word is its own. */
-        uint64_t word = atomic_load_explicit(&w->task->park, memory_order_acquire);
-        return (int)((word >> 2) & 0x3FFF);
+        return task_wake_cause(w->task);
     }
     uint32_t v;
     /* Acquire: pairs with the waker's release CAS. */
     while ((v = atomic_load_explicit(&w->futex, memory_order_acquire)) == 0)
         crew__futex_wait(&w->futex, 0);
     return (int)v;
+}
+
+int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next)
+{
+    crew__sched_park_to(w->task, next);
+    return task_wake_cause(w->task);
 }
 
 bool crew__waiter_wake(crew__waiter_t *w, int cause)

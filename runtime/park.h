@@ -18,8 +18,17 @@
  *     source whose wake did not win (under that source's lock), so no source
  *     touches the record after the waiting function returns.
  *
- * A task's park word packs (seq << 16) | (cause << 2) | state. seq makes every
- * wait distinct, so a late wake aimed at an earlier wait fails its CAS. */
+ * A task's park word packs (seq << 16) | (cause << 3) | (nocancel << 2) |
+ * state. seq makes every wait distinct, so a late wake aimed at an earlier
+ * wait fails its CAS. nocancel is set when the task armed inside a shield
+ * region: a cancel's wake then fails its CAS, atomically with the state it
+ * compares, so a shielded wait can never return "cancelled".
+ *
+ * Cancellation (task.c): the canceller sets the task's sticky flag, then reads
+ * the park word and, if the task waits, tries a CANCEL wake. The task arms
+ * (a seq_cst exchange) and then reads the flag. Both sides are seq_cst, so
+ * either the task sees the flag and does not wait, or the canceller sees the
+ * armed word and wakes it. */
 #ifndef CREW_RUNTIME_PARK_H
 #define CREW_RUNTIME_PARK_H
 
@@ -29,13 +38,16 @@
 
 #include "internal.h"
 
-/* Why a waiter woke. Values fit in 14 bits; 0 is never a cause. */
+/* Why a waiter woke. Values fit in 13 bits; 0 is never a cause. */
 enum crew__cause {
     CREW_WAKE_READY = 1,   /* The awaited thing happened (task done, item ready, ...). */
     CREW_WAKE_CANCEL = 2,  /* The task was cancelled. */
     CREW_WAKE_TIMEOUT = 3, /* A deadline passed. */
     CREW_WAKE_CLOSED = 4,  /* The source was closed or destroyed. */
 };
+
+/* The nocancel bit of the park word. */
+#define CREW_PARK_NOCANCEL 4u
 
 /* Park word states. */
 enum {
@@ -51,12 +63,18 @@ struct crew__waiter {
     _Atomic uint32_t futex;   /* Thread: 0 while waiting, then the cause. */
 };
 
-/* Arm w for the calling task or thread (rule 1). */
-void crew__waiter_prepare(crew__waiter_t *w);
+/* Arm w for the calling task or thread (rule 1). Returns 0, or -ECANCELED
+ * when the calling task is cancelled outside a shield region: it must then
+ * not wait (and registers nowhere). */
+int crew__waiter_prepare(crew__waiter_t *w);
 
 /* Wait until a wake wins; returns its cause. A task parks (a suspension
  * point); a plain thread blocks. */
 int crew__waiter_wait(crew__waiter_t *w);
+
+/* As crew__waiter_wait for a task waiter, but switch straight to next, a
+ * runnable task taken off this worker's queues (scheduler.c rule 7). */
+int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next);
 
 /* Try to wake w with cause; true if this wake won (rule 2). Callable from any
  * thread, including while holding a spin lock. */
@@ -66,9 +84,14 @@ bool crew__waiter_wake(crew__waiter_t *w, int cause);
 uint64_t crew__park_arm(crew_task_t *t);
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
 
-static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned state)
+static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocancel, unsigned state)
 {
-    return (seq << 16) | ((uint64_t)cause << 2) | state;
+    return (seq << 16) | ((uint64_t)cause << 3) | nocancel | state;
+}
+
+static inline int crew__park_cause(uint64_t word)
+{
+    return (int)((word >> 3) & 0x1FFF);
 }
 
 /* A tiny spin lock for wait sources whose critical sections are a few

@@ -281,11 +281,17 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
             break;
         }
         if (!next->stack) {
-            start_task(w, next);
-            if (!next->stack) {
-                /* No memory for a stack: the task completes with -ENOMEM
-                 * without running, and we look for another. */
-                crew__task_fail_start(w, next, -ENOMEM);
+            /* A task cancelled before it started never runs its body and
+             * needs no stack; one that cannot get a stack completes with
+             * -ENOMEM. Either way, look for another. */
+            int err = atomic_load_explicit(&next->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
+            if (!err) {
+                start_task(w, next);
+                if (!next->stack)
+                    err = -ENOMEM;
+            }
+            if (err) {
+                crew__task_fail_start(w, next, err);
                 next = crew__sched_next_local(w);
                 continue;
             }
@@ -406,6 +412,9 @@ int crew__sched_yield(void)
     crew_task_t *self = w ? w->current : NULL;
     if (!self)
         return -EPERM;
+    /* A cancellation point: sticky, so every yield of a cancelled task says so. */
+    if (!self->shield && atomic_load_explicit(&self->cancelled, memory_order_relaxed))
+        return -ECANCELED;
     crew_task_t *next = crew__sched_next_local(w);
     if (!next)
         return 0; /* Nothing else to run here: keep going. */

@@ -79,6 +79,8 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     atomic_init(&t->join_state, CREW_JOIN_RUNNING);
     atomic_init(&t->join_lock, 0);
     atomic_init(&t->handle_busy, 0);
+    atomic_init(&t->cancelled, 0);
+    t->shield = 0;
     t->joiner = NULL;
     t->id = take_id(w);
     t->name = NULL;
@@ -194,6 +196,10 @@ void crew__task_entry(void *prev)
     crew__sched_finish(w, prev);
     crew_task_t *t = w->current;
     t->result = t->fn(t->arg);
+    if (t->result == CREW_TASK_CANCELED) {
+        t->result = NULL;
+        t->status = -ECANCELED;
+    }
     /* Canary mode: check before anyone can see the task finish, or a joiner
      * could act on the result of a task that wrote past its stack. */
     if (crew__unlikely(!crew__stack_canary_ok(t->stack)))
@@ -223,43 +229,76 @@ void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err)
     crew__task_put(t);
 }
 
+/* Register w as t's joiner unless t is done. Returns false if it is done. */
+static bool join_register(crew_task_t *t, crew__waiter_t *w)
+{
+    crew__spin_lock(&t->join_lock);
+    uint32_t st = CREW_JOIN_RUNNING;
+    /* A failed CAS that reads WAITING means an earlier wait of this join was
+     * cancelled and unregistered; registering again is fine. */
+    bool wait = atomic_compare_exchange_strong_explicit(&t->join_state, &st, CREW_JOIN_WAITING,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire) ||
+                st == CREW_JOIN_WAITING;
+    if (wait)
+        t->joiner = w;
+    crew__spin_unlock(&t->join_lock);
+    return wait;
+}
+
+/* Wait for t to finish. Returns -ECANCELED if the calling task was cancelled
+ * before or during the wait (t is then cancelled too and still waited for),
+ * else 0. */
+static int join_wait(crew_task_t *t)
+{
+    crew_task_t *self = crew__task_self();
+    int rc = 0;
+    while (atomic_load_explicit(&t->join_state, memory_order_acquire) != CREW_JOIN_DONE) {
+        crew__waiter_t w;
+        if (crew__waiter_prepare(&w) == -ECANCELED) {
+            /* Cancellation goes down the join: cancel the child, then wait
+             * for it without being interrupted again. */
+            crew_task_cancel(t);
+            self->shield++;
+            rc = -ECANCELED;
+            continue;
+        }
+        if (!join_register(t, &w))
+            break;
+        /* Depth first (scheduler.c rule 7): if the child still waits in our
+         * own queue, run it now on its own stack. */
+        crew_task_t *child = w.task ? crew__sched_take_queued(crew__worker_self(), t) : NULL;
+        int cause = child ? crew__waiter_wait_switch(&w, child) : crew__waiter_wait(&w);
+        if (cause == CREW_WAKE_CANCEL) {
+            /* Unregister (park.h rule 4); the child's completion may have
+             * lost its wake to the cancel, which the loop test then sees. */
+            crew__spin_lock(&t->join_lock);
+            if (t->joiner == &w)
+                t->joiner = NULL;
+            crew__spin_unlock(&t->join_lock);
+            crew_task_cancel(t);
+            self->shield++;
+            rc = -ECANCELED;
+        }
+    }
+    if (rc)
+        self->shield--;
+    return rc;
+}
+
 int crew_join(crew_task_t *t, void **result)
 {
     if (!t)
         return -EINVAL;
     if (t == crew__task_self())
         return -EDEADLK;
-    /* Acquire: a previous joiner that gave up released the handle. */
+    /* Acquire: a previous joiner released the handle. */
     if (atomic_exchange_explicit(&t->handle_busy, 1, memory_order_acquire))
         return -EBUSY;
-    if (atomic_load_explicit(&t->join_state, memory_order_acquire) != CREW_JOIN_DONE) {
-        crew__waiter_t w;
-        crew__waiter_prepare(&w);
-        crew__spin_lock(&t->join_lock);
-        uint32_t st = CREW_JOIN_RUNNING;
-        /* A failed CAS that reads WAITING means an earlier joiner gave up;
-         * registering again is fine. */
-        if (atomic_compare_exchange_strong_explicit(&t->join_state, &st, CREW_JOIN_WAITING,
-                                                    memory_order_acq_rel, memory_order_acquire) ||
-            st == CREW_JOIN_WAITING) {
-            t->joiner = &w;
-            crew__spin_unlock(&t->join_lock);
-            /* Depth first (scheduler.c rule 7): if the child still waits in
-             * our own queue, run it now on its own stack. */
-            crew_task_t *child = w.task ? crew__sched_take_queued(crew__worker_self(), t) : NULL;
-            if (child)
-                crew__sched_park_to(w.task, child);
-            else
-                crew__waiter_wait(&w);
-        } else {
-            crew__spin_unlock(&t->join_lock);
-        }
-        /* Pairs with task_complete's release exchange. */
-        CREW_ASSERT(atomic_load_explicit(&t->join_state, memory_order_acquire) == CREW_JOIN_DONE);
-    }
+    int rc = join_wait(t);
     if (result)
         *result = t->result;
-    int status = t->status;
+    int status = rc ? rc : t->status;
     crew__task_put(t);
     return status;
 }
@@ -299,4 +338,57 @@ uint64_t crew_task_id(const crew_task_t *t)
 size_t crew_task_stack_size(const crew_task_t *t)
 {
     return t ? crew__stack_class_size(t->stack_cls) : 0;
+}
+
+int crew_task_cancel(crew_task_t *t)
+{
+    if (!t)
+        return -EINVAL;
+    if (atomic_load_explicit(&t->join_state, memory_order_acquire) == CREW_JOIN_DONE)
+        return -ESRCH;
+    /* seq_cst on both: the handshake with crew__waiter_prepare (park.h). */
+    atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
+    uint64_t word = atomic_load_explicit(&t->park, memory_order_seq_cst);
+    unsigned st = (unsigned)(word & 3);
+    if (st == CREW_PARK_ARMED || st == CREW_PARK_PARKED)
+        crew__unpark(t, word >> 16, CREW_WAKE_CANCEL);
+    return 0;
+}
+
+int crew_cancelled(void)
+{
+    crew_task_t *self = crew__task_self();
+    return self && atomic_load_explicit(&self->cancelled, memory_order_relaxed);
+}
+
+int crew_shield_begin(void)
+{
+    crew_task_t *self = crew__task_self();
+    if (!self)
+        return -EPERM;
+    self->shield++;
+    return 0;
+}
+
+int crew_shield_end(void)
+{
+    crew_task_t *self = crew__task_self();
+    if (!self)
+        return -EPERM;
+    if (!self->shield)
+        return -EINVAL;
+    self->shield--;
+    return 0;
+}
+
+void *crew_shield(crew_fn_t fn, void *arg)
+{
+    crew_task_t *self = crew__task_self();
+    if (self)
+        self->shield++;
+    void *r = fn(arg);
+    /* fn may have migrated the task, but the task is the same. */
+    if (self)
+        self->shield--;
+    return r;
 }

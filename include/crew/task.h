@@ -15,6 +15,7 @@
 #ifndef CREW_TASK_H
 #define CREW_TASK_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,14 +78,25 @@ CREW_EXPORT CREW_NODISCARD int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *
 /**
  * Wait until @p task has finished and give its handle back.
  *
- * From a crew task this suspends the task (a suspension point); from any other
- * thread it blocks that thread. A finished task is joined without suspending.
- * On success the handle is consumed: do not use @p task again.
+ * From a crew task this suspends the task (a suspension point, so a
+ * cancellation point); from any other thread it blocks that thread. A
+ * finished task is joined without suspending. Whenever crew_join returns
+ * 0, -ECANCELED or -ENOMEM, the joined task has finished and the handle is
+ * consumed: do not use @p task again.
  *
- * @param result  Receives the task's return value; may be NULL.
- * @return 0; -EINVAL if @p task is NULL; -EDEADLK if a task joins itself;
- *         -EBUSY if another caller is already joining @p task (one joiner at a
- *         time). On an error the handle stays owned by the caller.
+ * Cancellation goes down the join (as in asyncio, where cancelling a task
+ * that awaits another cancels that one too): if the calling task is
+ * cancelled before or while it joins, @p task is cancelled as well, and
+ * crew_join still waits for it to finish, then returns -ECANCELED.
+ *
+ * @param result  Receives the task's return value (NULL if it never ran);
+ *                may be NULL.
+ * @return 0; -ECANCELED if the joined task was cancelled (it never ran, or
+ *         returned CREW_TASK_CANCELED) or the caller was; -ENOMEM if the task
+ *         could not get a stack and never ran; -EINVAL if @p task is NULL;
+ *         -EDEADLK if a task joins itself; -EBUSY if another caller is
+ *         already joining @p task (one joiner at a time). On -EINVAL,
+ *         -EDEADLK and -EBUSY the handle stays owned by the caller.
  */
 CREW_EXPORT CREW_NODISCARD int crew_join(crew_task_t *task, void **result);
 
@@ -99,8 +111,9 @@ CREW_EXPORT int crew_detach(crew_task_t *task);
 /**
  * Let other runnable tasks run: the calling task goes to the back of its
  * worker's run queue. Returns at once when nothing else is runnable.
- * @return 0; -EPERM when not called from a crew task.
- * Suspends (briefly); a suspension point.
+ * @return 0; -EPERM when not called from a crew task; -ECANCELED if the
+ *         calling task has been cancelled (outside a shield region).
+ * Suspends (briefly); a suspension point, so a cancellation point.
  */
 CREW_EXPORT int crew_yield(void);
 
@@ -119,6 +132,64 @@ CREW_EXPORT uint64_t crew_task_id(const crew_task_t *task);
 
 /** Usable stack size of @p task in bytes (0 if @p task is NULL). */
 CREW_EXPORT size_t crew_task_stack_size(const crew_task_t *task);
+
+/*
+ * Cancellation.
+ *
+ * Cancelling a task is a request: it is delivered at the task's current
+ * suspension point, or its next one, as -ECANCELED. It is sticky: once
+ * cancelled, every suspension point of the task (crew_join, crew_yield, and
+ * every later waiting call) returns -ECANCELED until the task ends, so a task
+ * that ignores one return code still stops at the next wait. Inside a shield
+ * region (crew_shield_begin/crew_shield_end, or crew_shield) the task waits
+ * normally, so that cleanup can suspend; the request is delivered again at the
+ * first suspension point after the outermost region ends.
+ *
+ * A cancelled task counts as cancelled for its joiner when it never started
+ * (its body never runs) or when its function returns CREW_TASK_CANCELED;
+ * if it handles the cancellation and returns anything else, crew_join gives
+ * that result with 0, as asyncio does for a task that suppressed
+ * CancelledError.
+ */
+
+/** What a task function returns to report that it ends because it was
+ *  cancelled: crew_join() then returns -ECANCELED. */
+#define CREW_TASK_CANCELED ((void *)(intptr_t)-ECANCELED)
+
+/**
+ * Request cancellation of @p task (a handle the caller owns, or crew_self()).
+ * Wakes the task if it is suspended outside a shield region. Does not wait:
+ * join the task to wait for it to end.
+ * @return 0; -EINVAL if @p task is NULL; -ESRCH if the task has already
+ *         finished (nothing to cancel). Cancelling twice is not an error.
+ * Never suspends. Callable from any thread.
+ */
+CREW_EXPORT int crew_task_cancel(crew_task_t *task);
+
+/** 1 if the calling task has been cancelled (whether or not it is inside a
+ *  shield region), 0 if not or when not called from a task. Never suspends. */
+CREW_EXPORT int crew_cancelled(void);
+
+/**
+ * Enter a shield region: until the matching crew_shield_end(), suspension
+ * points of the calling task do not report cancellation. Regions nest.
+ * @return 0; -EPERM when not called from a crew task.
+ */
+CREW_EXPORT int crew_shield_begin(void);
+
+/**
+ * Leave the innermost shield region.
+ * @return 0; -EPERM when not called from a crew task; -EINVAL when not inside
+ *         a shield region.
+ */
+CREW_EXPORT int crew_shield_end(void);
+
+/**
+ * Run @p fn(@p arg) inside a shield region and return its result (the
+ * callback form of crew_shield_begin/end). From a plain thread it just calls
+ * @p fn. Suspends if @p fn does.
+ */
+CREW_EXPORT void *crew_shield(crew_fn_t fn, void *arg);
 
 CREW_END_DECLS
 
