@@ -8,5 +8,6 @@
 #include <crew/error.h>
 #include <crew/runtime.h>
 #include <crew/task.h>
+#include <crew/time.h>
 
 #endif

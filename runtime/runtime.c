@@ -185,6 +185,10 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     while ((n = atomic_load_explicit(&rt->started, memory_order_acquire)) < nw)
         crew__futex_wait(&rt->started, n);
     rc = atomic_load_explicit(&rt->start_error, memory_order_relaxed);
+    /* After the signal mask is back: the reactor is the thread that may take
+     * signals (workers block them). */
+    if (!rc)
+        rc = crew__reactor_start(&rt->reactor);
     if (rc) {
         stop_workers(rt, nw);
         rt_free(rt);
@@ -246,6 +250,7 @@ int crew_rt_destroy(crew_rt_t *rt)
      * inject_from_outside): a few instructions, so spinning is fine. */
     while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
         sched_yield();
+    crew__reactor_stop(&rt->reactor);
     stop_workers(rt, rt->nworkers);
     rt_free(rt);
     return 0;

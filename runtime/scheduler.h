@@ -12,6 +12,7 @@
 #include "fiber.h"
 #include "inject.h"
 #include "internal.h"
+#include "reactor.h"
 #include "runq.h"
 #include "stack.h"
 
@@ -92,6 +93,7 @@ struct crew_rt_s {
     _Atomic bool destroying;
 
     crew__stack_pool_t stacks;
+    crew__reactor_t reactor;       /* The crew-reactor thread and the timer heap. */
 };
 
 /* The worker running the calling thread, or NULL. Not inlined, and opaque to

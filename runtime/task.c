@@ -196,10 +196,8 @@ void crew__task_entry(void *prev)
     crew__sched_finish(w, prev);
     crew_task_t *t = w->current;
     t->result = t->fn(t->arg);
-    if (t->result == CREW_TASK_CANCELED) {
-        t->result = NULL;
+    if (t->result == CREW_TASK_CANCELED)
         t->status = -ECANCELED;
-    }
     /* Canary mode: check before anyone can see the task finish, or a joiner
      * could act on the result of a task that wrote past its stack. */
     if (crew__unlikely(!crew__stack_canary_ok(t->stack)))
@@ -253,6 +251,13 @@ static int join_wait(crew_task_t *t)
 {
     crew_task_t *self = crew__task_self();
     int rc = 0;
+    /* A cancellation point even when t is already done (sticky: every
+     * suspension point reports it, whether or not it would have waited). */
+    if (self && !self->shield && atomic_load_explicit(&self->cancelled, memory_order_relaxed)) {
+        crew_task_cancel(t);
+        self->shield++;
+        rc = -ECANCELED;
+    }
     while (atomic_load_explicit(&t->join_state, memory_order_acquire) != CREW_JOIN_DONE) {
         crew__waiter_t w;
         if (crew__waiter_prepare(&w) == -ECANCELED) {

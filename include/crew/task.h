@@ -89,8 +89,8 @@ CREW_EXPORT CREW_NODISCARD int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *
  * cancelled before or while it joins, @p task is cancelled as well, and
  * crew_join still waits for it to finish, then returns -ECANCELED.
  *
- * @param result  Receives the task's return value (NULL if it never ran);
- *                may be NULL.
+ * @param result  Receives the task's return value (CREW_TASK_CANCELED if it
+ *                ended cancelled, NULL if it never ran); may be NULL.
  * @return 0; -ECANCELED if the joined task was cancelled (it never ran, or
  *         returned CREW_TASK_CANCELED) or the caller was; -ENOMEM if the task
  *         could not get a stack and never ran; -EINVAL if @p task is NULL;

@@ -1,0 +1,140 @@
+/* The reactor thread (see reactor.h). */
+#include "reactor.h"
+
+#include "alloc.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <crew/time.h>
+
+/* The longest the libevent timer is armed for at once: a far deadline (a
+ * clamped "forever") is re-armed hourly instead of overflowing anything. */
+#define CREW_REACTOR_MAX_ARM_NS (3600 * CREW_S)
+
+static void rearm(crew__reactor_t *r, int64_t deadline)
+{
+    if (deadline < 0) {
+        evtimer_del(r->timer_ev);
+        return;
+    }
+    int64_t delta = deadline - crew_now();
+    if (delta < 0)
+        delta = 0;
+    if (delta > CREW_REACTOR_MAX_ARM_NS)
+        delta = CREW_REACTOR_MAX_ARM_NS;
+    struct timeval tv = { .tv_sec = (time_t)(delta / CREW_S),
+                          .tv_usec = (suseconds_t)((delta % CREW_S) / CREW_US) };
+    evtimer_add(r->timer_ev, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    crew__reactor_t *r = arg;
+    rearm(r, crew__timer_fire(r, crew_now()));
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    crew__reactor_t *r = arg;
+    uint64_t v;
+    while (read(r->kick_fd, &v, sizeof v) > 0)
+        ;
+    if (atomic_load_explicit(&r->stopping, memory_order_acquire)) {
+        event_base_loopbreak(r->base);
+        return;
+    }
+    /* Something changed the heap's earliest deadline: fire what is due and
+     * re-arm for the rest. */
+    rearm(r, crew__timer_fire(r, crew_now()));
+}
+
+static void *reactor_main(void *arg)
+{
+    crew__reactor_t *r = arg;
+    pthread_setname_np(pthread_self(), "crew-reactor");
+    event_base_loop(r->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+int crew__reactor_start(crew__reactor_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int rc = pthread_mutex_init(&r->tlock, NULL);
+    if (rc)
+        return -rc;
+    r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->kick_fd < 0) {
+        rc = -errno;
+        goto fail_lock;
+    }
+    /* Precise timers: libevent uses a timerfd with epoll, so a timer fires
+     * within microseconds of its deadline instead of epoll's milliseconds. */
+    struct event_config *cfg = event_config_new();
+    if (!cfg) {
+        rc = -ENOMEM;
+        goto fail_fd;
+    }
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
+    r->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!r->base) {
+        rc = -ENOMEM;
+        goto fail_fd;
+    }
+    r->kick_ev = event_new(r->base, r->kick_fd, EV_READ | EV_PERSIST, on_kick, r);
+    r->timer_ev = evtimer_new(r->base, on_timer, r);
+    if (!r->kick_ev || !r->timer_ev || event_add(r->kick_ev, NULL)) {
+        rc = -ENOMEM;
+        goto fail_events;
+    }
+    rc = pthread_create(&r->thread, NULL, reactor_main, r);
+    if (rc) {
+        rc = -rc;
+        goto fail_events;
+    }
+    r->running = true;
+    return 0;
+
+fail_events:
+    if (r->kick_ev)
+        event_free(r->kick_ev);
+    if (r->timer_ev)
+        event_free(r->timer_ev);
+    event_base_free(r->base);
+fail_fd:
+    close(r->kick_fd);
+fail_lock:
+    pthread_mutex_destroy(&r->tlock);
+    return rc;
+}
+
+void crew__reactor_kick(crew__reactor_t *r)
+{
+    uint64_t one = 1;
+    /* EAGAIN only when the counter is saturated: the reactor has a kick
+     * pending anyway. */
+    (void)!write(r->kick_fd, &one, sizeof one);
+}
+
+void crew__reactor_stop(crew__reactor_t *r)
+{
+    if (!r->running)
+        return;
+    /* Release: pairs with on_kick's acquire. */
+    atomic_store_explicit(&r->stopping, true, memory_order_release);
+    crew__reactor_kick(r);
+    pthread_join(r->thread, NULL);
+    event_free(r->kick_ev);
+    event_free(r->timer_ev);
+    event_base_free(r->base);
+    close(r->kick_fd);
+    CREW_ASSERT(r->n == 0);
+    if (r->heap)
+        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(crew__timer_t *));
+    pthread_mutex_destroy(&r->tlock);
+    r->running = false;
+}
