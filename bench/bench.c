@@ -24,6 +24,7 @@ static const bench_workload_t workloads[] = {
     { "yield_many", { "tasks", "yields" }, { 200, 10000 }, bench_yield_many },
     { "chained_spawn", { "depth" }, { 1000000 }, bench_chained_spawn },
     { "fib_parallel", { "n", "cutoff" }, { 30, 2 }, bench_fib_parallel },
+    { "timers", { "tasks", "max_ms", "seed" }, { 100000, 100, 42 }, bench_timers },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -83,4 +83,7 @@ int bench_yield_many(bench_t *b);
 int bench_chained_spawn(bench_t *b);
 int bench_fib_parallel(bench_t *b);
 
+/* Timer workloads (time.c). */
+int bench_timers(bench_t *b);
+
 #endif

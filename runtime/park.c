@@ -17,15 +17,15 @@ uint64_t crew__park_arm(crew_task_t *t)
     return seq;
 }
 
-bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
+int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
 {
     uint64_t word = atomic_load_explicit(&t->park, memory_order_relaxed);
     for (;;) {
         unsigned st = (unsigned)(word & 3);
         if ((word >> 16) != seq || (st != CREW_PARK_ARMED && st != CREW_PARK_PARKED))
-            return false;
+            return CREW_UNPARK_LOST;
         if (cause == CREW_WAKE_CANCEL && (word & CREW_PARK_NOCANCEL))
-            return false; /* Armed inside a shield region. */
+            return CREW_UNPARK_LOST; /* Armed inside a shield region. */
         /* Release: what the waker did before the wake (published a result,
          * handed over an item) is visible to the task when it sees WOKEN.
          * Acquire (on success from PARKED): pairs with the scheduler's release
@@ -34,12 +34,17 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
                                                   crew__park_word(seq, cause,
                                                                   (unsigned)(word & CREW_PARK_NOCANCEL),
                                                                   CREW_PARK_WOKEN),
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
-            if (st == CREW_PARK_PARKED)
-                crew__sched_wake(t);
-            return true;
-        }
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return st == CREW_PARK_PARKED ? CREW_UNPARK_SCHEDULE : CREW_UNPARK_WON;
     }
+}
+
+bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
+{
+    int r = crew__unpark_claim(t, seq, cause);
+    if (r == CREW_UNPARK_SCHEDULE)
+        crew__sched_wake(t);
+    return r != CREW_UNPARK_LOST;
 }
 
 int crew__waiter_prepare(crew__waiter_t *w)

@@ -84,6 +84,13 @@ bool crew__waiter_wake(crew__waiter_t *w, int cause);
 uint64_t crew__park_arm(crew_task_t *t);
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
 
+/* The wake of crew__unpark without the scheduling, for wakers that batch:
+ * LOST (another wake won, or the wait is over), WON (the task had not left
+ * its stack yet and requeues itself), SCHEDULE (the caller now owns making
+ * the task runnable: crew__sched_wake, or a batch to the injection queue). */
+enum { CREW_UNPARK_LOST = 0, CREW_UNPARK_WON = 1, CREW_UNPARK_SCHEDULE = 2 };
+int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
+
 static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocancel, unsigned state)
 {
     return (seq << 16) | ((uint64_t)cause << 3) | nocancel | state;

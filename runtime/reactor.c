@@ -134,7 +134,7 @@ void crew__reactor_stop(crew__reactor_t *r)
     close(r->kick_fd);
     CREW_ASSERT(r->n == 0);
     if (r->heap)
-        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(crew__timer_t *));
+        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(struct crew__timer_slot));
     pthread_mutex_destroy(&r->tlock);
     r->running = false;
 }

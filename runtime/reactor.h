@@ -30,6 +30,12 @@ typedef struct crew__timer {
 
 #define CREW_TIMER_NONE ((size_t)-1)
 
+struct crew__timer_slot {
+    int64_t deadline;
+    uint64_t seq;
+    crew__timer_t *timer;
+};
+
 typedef struct crew__reactor {
     struct event_base *base;  /* Reactor thread only, after start. */
     struct event *kick_ev;    /* Readable when wake_fd has been written. */
@@ -39,9 +45,11 @@ typedef struct crew__reactor {
     bool running;
     _Atomic bool stopping;
 
-    /* The timer heap, under tlock. A binary min-heap on (deadline, seq). */
+    /* The timer heap, under tlock. A binary min-heap on (deadline, seq),
+     * keys kept in the array so sifting does not touch the timer records
+     * (they sit on sleeping tasks' stacks, cold in cache). */
     pthread_mutex_t tlock;
-    crew__timer_t **heap;
+    struct crew__timer_slot *heap;
     size_t n, cap;
     uint64_t next_seq;
 } crew__reactor_t;

@@ -117,13 +117,15 @@ static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
     }
 }
 
-/* Push t from a thread that is not one of rt's workers, and notify. */
-static int inject_from_outside(crew_rt_t *rt, crew_task_t *t, bool force)
+/* Push the list first..last (n tasks) from a thread that is not one of
+ * rt's workers, and notify. */
+static int inject_from_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n,
+                               bool force)
 {
     /* seq_cst: ordered before the push, so a destroyer that has seen the
      * task finish (which needs the push) also sees us here (runtime.c). */
     atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
-    int rc = crew__inject_push(&rt->inject, t, t, 1, force);
+    int rc = crew__inject_push(&rt->inject, first, last, n, force);
     if (rc == 0)
         crew__idle_notify(rt, true);
     /* Release: our last touch of rt precedes the destroyer's acquire load. */
@@ -142,7 +144,14 @@ void crew__sched_wake(crew_task_t *t)
         place_local(w, t, true);
         return;
     }
-    inject_from_outside(rt, t, true);
+    inject_from_outside(rt, t, t, 1, true);
+}
+
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n)
+{
+    for (crew_task_t *t = first; t; t = t->qnext)
+        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+    inject_from_outside(rt, first, last, n, true);
 }
 
 int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
@@ -151,7 +160,7 @@ int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
         place_local(w, t, false);
         return 0;
     }
-    return inject_from_outside(rt, t, false);
+    return inject_from_outside(rt, t, t, 1, false);
 }
 
 /* Take up to a fair share of the injection queue: one task to run, the rest

@@ -109,6 +109,10 @@ crew_task_t *crew__task_self(void);
  * new task runs next); from elsewhere: the injection queue. inject_force
  * accepts the task even after shutdown started (a wake of an existing task). */
 void crew__sched_wake(crew_task_t *t);
+/* Make the tasks first..last (n, linked by qnext, last->qnext NULL) runnable
+ * from a thread that is not one of rt's workers (the reactor's timers): one
+ * injection-queue push and one notify for the whole batch. */
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection
  * queue. Returns 0 or -ESHUTDOWN. */

@@ -23,57 +23,58 @@ int64_t crew_now(void)
     return (int64_t)ts.tv_sec * CREW_S + ts.tv_nsec;
 }
 
-static bool before(const crew__timer_t *a, const crew__timer_t *b)
+typedef struct crew__timer_slot slot_t;
+
+static bool before(const slot_t *a, const slot_t *b)
 {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-static void place(crew__reactor_t *r, size_t i, crew__timer_t *t)
+static void place(crew__reactor_t *r, size_t i, slot_t s)
 {
-    r->heap[i] = t;
-    t->idx = i;
+    r->heap[i] = s;
+    s.timer->idx = i;
 }
 
 static void sift_up(crew__reactor_t *r, size_t i)
 {
-    crew__timer_t *t = r->heap[i];
+    slot_t s = r->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!before(t, r->heap[parent]))
+        if (!before(&s, &r->heap[parent]))
             break;
         place(r, i, r->heap[parent]);
         i = parent;
     }
-    place(r, i, t);
+    place(r, i, s);
 }
 
 static void sift_down(crew__reactor_t *r, size_t i)
 {
-    crew__timer_t *t = r->heap[i];
+    slot_t s = r->heap[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= r->n)
             break;
-        if (c + 1 < r->n && before(r->heap[c + 1], r->heap[c]))
+        if (c + 1 < r->n && before(&r->heap[c + 1], &r->heap[c]))
             c++;
-        if (!before(r->heap[c], t))
+        if (!before(&r->heap[c], &s))
             break;
         place(r, i, r->heap[c]);
         i = c;
     }
-    place(r, i, t);
+    place(r, i, s);
 }
 
 /* Remove the timer at index i; tlock held. */
 static void heap_remove_at(crew__reactor_t *r, size_t i)
 {
-    crew__timer_t *t = r->heap[i];
-    t->idx = CREW_TIMER_NONE;
-    crew__timer_t *last = r->heap[--r->n];
+    r->heap[i].timer->idx = CREW_TIMER_NONE;
+    slot_t last = r->heap[--r->n];
     if (i == r->n)
         return;
     place(r, i, last);
-    if (i > 0 && before(last, r->heap[(i - 1) / 2]))
+    if (i > 0 && before(&last, &r->heap[(i - 1) / 2]))
         sift_up(r, i);
     else
         sift_down(r, i);
@@ -84,7 +85,7 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
     pthread_mutex_lock(&r->tlock);
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 256;
-        crew__timer_t **h = crew__alloc(cap * sizeof *h, _Alignof(crew__timer_t *));
+        slot_t *h = crew__alloc(cap * sizeof *h, _Alignof(slot_t));
         if (!h) {
             pthread_mutex_unlock(&r->tlock);
             return -ENOMEM;
@@ -92,12 +93,12 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
         if (r->n)
             memcpy(h, r->heap, r->n * sizeof *h);
         if (r->heap)
-            crew__free(r->heap, r->cap * sizeof *h, _Alignof(crew__timer_t *));
+            crew__free(r->heap, r->cap * sizeof *h, _Alignof(slot_t));
         r->heap = h;
         r->cap = cap;
     }
     t->seq = r->next_seq++;
-    place(r, r->n++, t);
+    place(r, r->n++, (slot_t){ t->deadline, t->seq, t });
     sift_up(r, t->idx);
     int earliest = t->idx == 0;
     pthread_mutex_unlock(&r->tlock);
@@ -114,16 +115,33 @@ void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
 
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
 {
+    /* Tasks whose wake this call won while they were parked: made runnable
+     * after the lock, as one batch (one injection-queue push, one notify)
+     * instead of one cross-thread wake per timer. */
+    crew_task_t *first = NULL, *last = NULL;
+    uint64_t n = 0;
     pthread_mutex_lock(&r->tlock);
-    while (r->n && r->heap[0]->deadline <= now) {
-        crew__timer_t *t = r->heap[0];
+    while (r->n && r->heap[0].deadline <= now) {
+        crew__timer_t *t = r->heap[0].timer;
         heap_remove_at(r, 0);
         /* Under tlock: the sleeper unregisters under it too, so its frame
-         * (and t) stays valid until we let go (park.h rule 4). */
-        crew__waiter_wake(t->waiter, CREW_WAKE_READY);
+         * (and t) stays valid until we let go (park.h rule 4). Sleepers are
+         * always tasks (a plain thread sleeps in clock_nanosleep). */
+        crew__waiter_t *w = t->waiter;
+        if (crew__unpark_claim(w->task, w->seq, CREW_WAKE_READY) == CREW_UNPARK_SCHEDULE) {
+            w->task->qnext = NULL;
+            if (last)
+                last->qnext = w->task;
+            else
+                first = w->task;
+            last = w->task;
+            n++;
+        }
     }
-    int64_t next = r->n ? r->heap[0]->deadline : -1;
+    int64_t next = r->n ? r->heap[0].deadline : -1;
     pthread_mutex_unlock(&r->tlock);
+    if (first)
+        crew__sched_wake_batch(first->rt, first, last, n);
     return next;
 }
 
