@@ -74,8 +74,12 @@ CREW_EXPORT CREW_NODISCARD int crew_rt_create(const crew_rt_opts_t *opts, crew_r
 /**
  * Shut a runtime down and free it. New spawns are refused with -ESHUTDOWN at
  * once; the call then blocks the calling thread until every task of the runtime
- * (joined or detached) has finished, stops the workers and frees everything,
- * including handles of tasks that were never joined.
+ * (joined or detached) has finished, stops the workers and the reactor and
+ * frees the runtime. Task handles the caller still owns stay valid after it:
+ * the tasks have finished, so crew_join returns their result at once and
+ * crew_detach frees them; each handle must still be given back exactly once
+ * (a handle never given back leaks its task's 128 bytes, as an unjoined
+ * pthread does).
  *
  * Tasks are not cancelled: a task that never finishes makes this call wait for
  * ever. (Cancelling them on shutdown, with a deadline, comes with cancellation.)

@@ -2,7 +2,10 @@
  *
  * Times are nanoseconds of CLOCK_MONOTONIC (crew_now()). Sleeping tasks are
  * woken by the runtime's reactor thread (crew-reactor), which keeps every
- * pending timer of the runtime in one heap. */
+ * pending timer of the runtime in one heap. Timers with equal deadlines fire
+ * in the order they were set; the tasks they wake then run in scheduling
+ * order, which keeps that order on one worker unless more tasks wake at once
+ * than one worker's queue holds (256). */
 #ifndef CREW_TIME_H
 #define CREW_TIME_H
 
