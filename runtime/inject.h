@@ -13,10 +13,17 @@
 
 #include "internal.h"
 
+/* Two lanes, each FIFO: tasks that are resuming (woken from outside the
+ * workers, e.g. by a timer) are taken before tasks that have not started.
+ * A resumed task already holds a stack and usually finishes quickly; a burst
+ * of new spawns in the injection queue must not delay it, or every sleeper
+ * in a large spawn wave wakes as late as the spawn backlog is long. */
+enum { CREW_INJECT_WAKE = 0, CREW_INJECT_NEW = 1 };
+
 typedef struct crew__inject {
     pthread_mutex_t lock;
-    crew_task_t *head; /* Under lock. */
-    crew_task_t *tail; /* Under lock. */
+    crew_task_t *head[2]; /* Under lock, per lane. */
+    crew_task_t *tail[2]; /* Under lock, per lane. */
     /* Written under lock; read without it as a hint (relaxed): a stale zero only
      * delays a worker until its next check, because every push is followed by
      * the idle protocol's notify (see idle.c), which orders it with parking. */
@@ -31,13 +38,19 @@ typedef struct crew__inject {
 int crew__inject_init(crew__inject_t *q);
 void crew__inject_destroy(crew__inject_t *q);
 
-/* Append the list first..last (n tasks linked by qnext). Returns 0, or
- * -ESHUTDOWN if the queue is closed and force is false (nothing appended). */
-int crew__inject_push(crew__inject_t *q, crew_task_t *first, crew_task_t *last, uint64_t n,
-                      bool force);
+/* Flags of crew__inject_push. */
+#define CREW_INJECT_FORCE 1u  /* Accept even after close (an existing task). */
+#define CREW_INJECT_RESUME 2u /* The resuming lane. */
 
-/* Take up to max tasks from the front; returns the list (linked by qnext,
- * last->qnext NULL) and the count in *n. NULL when empty. */
+/* Append the list first..last (n tasks linked by qnext). Returns 0, or
+ * -ESHUTDOWN if the queue is closed and CREW_INJECT_FORCE is not given
+ * (nothing appended). */
+int crew__inject_push(crew__inject_t *q, crew_task_t *first, crew_task_t *last, uint64_t n,
+                      unsigned flags);
+
+/* Take up to max tasks, the resuming lane first, each lane from its front;
+ * returns the list (linked by qnext, last->qnext NULL) and the count in *n.
+ * NULL when empty. */
 crew_task_t *crew__inject_pop(crew__inject_t *q, uint64_t max, uint64_t *n);
 
 static inline uint64_t crew__inject_len(crew__inject_t *q)

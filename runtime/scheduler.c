@@ -88,7 +88,7 @@ static void push_local(crew__worker_t *w, crew_task_t *t)
     crew_task_t *first, *last;
     unsigned n = crew__runq_push(&w->runq, t, &first, &last);
     if (n) {
-        crew__inject_push(&w->rt->inject, first, last, n, true);
+        crew__inject_push(&w->rt->inject, first, last, n, CREW_INJECT_FORCE);
         crew__counter_add(&w->overflows, 1);
     }
 }
@@ -120,12 +120,12 @@ static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
 /* Push the list first..last (n tasks) from a thread that is not one of
  * rt's workers, and notify. */
 static int inject_from_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n,
-                               bool force)
+                               unsigned flags)
 {
     /* seq_cst: ordered before the push, so a destroyer that has seen the
      * task finish (which needs the push) also sees us here (runtime.c). */
     atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
-    int rc = crew__inject_push(&rt->inject, first, last, n, force);
+    int rc = crew__inject_push(&rt->inject, first, last, n, flags);
     if (rc == 0)
         crew__idle_notify(rt, true);
     /* Release: our last touch of rt precedes the destroyer's acquire load. */
@@ -144,14 +144,14 @@ void crew__sched_wake(crew_task_t *t)
         place_local(w, t, true);
         return;
     }
-    inject_from_outside(rt, t, t, 1, true);
+    inject_from_outside(rt, t, t, 1, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
 }
 
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n)
 {
     for (crew_task_t *t = first; t; t = t->qnext)
         atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    inject_from_outside(rt, first, last, n, true);
+    inject_from_outside(rt, first, last, n, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
 }
 
 int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
@@ -160,7 +160,7 @@ int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
         place_local(w, t, false);
         return 0;
     }
-    return inject_from_outside(rt, t, t, 1, false);
+    return inject_from_outside(rt, t, t, 1, 0);
 }
 
 /* Take up to a fair share of the injection queue: one task to run, the rest
@@ -191,7 +191,7 @@ static crew_task_t *take_global(crew__worker_t *w, uint64_t max)
                 last = last->qnext;
                 k++;
             }
-            crew__inject_push(q, list, last, k, true);
+            crew__inject_push(q, list, last, k, CREW_INJECT_FORCE);
             break;
         }
     }
