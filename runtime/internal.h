@@ -85,7 +85,7 @@ struct crew_task_s {
     crew_rt_t *rt;
     crew_task_t *qnext;      /* Link in the injection queue and in overflow batches. */
 
-    /* Park word, see park.h: (seq << 16) | (cause << 2) | state. */
+    /* Park word, see park.h: (seq << 16) | (cause << 3) | (nocancel << 2) | state. */
     _Atomic uint64_t park;
     /* crew_task_state_t, kept for observers (relaxed): the scheduler writes it
      * on every transition, crew_task_state() reads it. */
@@ -100,6 +100,7 @@ struct crew_task_s {
     /* Set while a crew_join or crew_detach holds the handle, so a second
      * concurrent caller gets -EBUSY instead of a double release. */
     _Atomic uint8_t handle_busy;
+    uint32_t shield;            /* Shield region depth; only the task itself changes it. */
 
     /* Holds: one for the handle, one for the running task. The last put frees. */
     _Atomic uint32_t refs;
@@ -107,7 +108,7 @@ struct crew_task_s {
     _Atomic uint32_t join_lock; /* Spin lock guarding joiner. */
     crew__waiter_t *joiner;     /* Under join_lock. */
 
-    uint32_t shield;            /* Shield region depth; only the task itself changes it. */
+    crew_timeout_t *scope;      /* Innermost deadline scope (time.h); the task's own. */
     uint64_t id;
     /* NULL for an unnamed task (most tasks: a spawn then allocates nothing
      * but the task itself, which keeps it at two cache lines). */

@@ -2,6 +2,7 @@
 #include "park.h"
 
 #include "futex.h"
+#include "reactor.h"
 #include "scheduler.h"
 
 uint64_t crew__park_arm(crew_task_t *t)
@@ -56,9 +57,51 @@ int crew__waiter_prepare(crew__waiter_t *w)
         return 0;
     }
     w->seq = crew__park_arm(w->task);
+    return crew__suspend_check(w->task);
+}
+
+int64_t crew__deadline_of(const crew_task_t *t)
+{
+    return t->scope && !t->shield ? t->scope->effective : INT64_MAX;
+}
+
+/* Mark the scope whose deadline expired: the outermost one with the
+ * effective deadline (an inner scope never extends an outer one, so on a
+ * tie the outer one is the cause). */
+static void mark_expired(crew_task_t *t)
+{
+    crew_timeout_t *owner = NULL;
+    for (crew_timeout_t *s = t->scope; s; s = s->outer)
+        if (s->deadline == t->scope->effective)
+            owner = s;
+    if (owner)
+        owner->expired = 1;
+}
+
+int crew__suspend_check(crew_task_t *t)
+{
+    if (t->shield)
+        return 0;
     /* seq_cst: pairs with crew_task_cancel (park.h). */
-    if (!w->task->shield && atomic_load_explicit(&w->task->cancelled, memory_order_seq_cst))
+    if (atomic_load_explicit(&t->cancelled, memory_order_seq_cst))
         return -ECANCELED;
+    if (t->scope && crew_now() >= t->scope->effective) {
+        mark_expired(t);
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+int crew__wake_status(crew_task_t *t, int cause)
+{
+    if (cause < 0)
+        return cause;
+    if (cause == CREW_WAKE_CANCEL)
+        return -ECANCELED;
+    if (cause == CREW_WAKE_TIMEOUT) {
+        mark_expired(t);
+        return -ETIMEDOUT;
+    }
     return 0;
 }
 
@@ -69,11 +112,22 @@ static int task_wake_cause(crew_task_t *t)
     return crew__park_cause(atomic_load_explicit(&t->park, memory_order_acquire));
 }
 
+int crew__waiter_park(crew__waiter_t *w)
+{
+    crew__sched_park(w->task);
+    return task_wake_cause(w->task);
+}
+
 int crew__waiter_wait(crew__waiter_t *w)
 {
     if (w->task) {
-        crew__sched_park(w->task);
-        return task_wake_cause(w->task);
+        int64_t deadline = crew__deadline_of(w->task);
+        int cause = deadline == INT64_MAX ? -ENOMEM
+                                          : crew__timer_wait(w, deadline, CREW_WAKE_TIMEOUT);
+        /* No deadline, or no memory for the timer heap to grow: then the
+         * wait goes on without the deadline rather than failing a wait the
+         * caller cannot undo. */
+        return cause == -ENOMEM ? crew__waiter_park(w) : cause;
     }
     uint32_t v;
     /* Acquire: pairs with the waker's release CAS. */

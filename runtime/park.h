@@ -63,18 +63,39 @@ struct crew__waiter {
     _Atomic uint32_t futex;   /* Thread: 0 while waiting, then the cause. */
 };
 
-/* Arm w for the calling task or thread (rule 1). Returns 0, or -ECANCELED
- * when the calling task is cancelled outside a shield region: it must then
- * not wait (and registers nowhere). */
+/* Arm w for the calling task or thread (rule 1). Returns 0, or the status a
+ * suspension point of the calling task must return without waiting
+ * (crew__suspend_check): it must then register nowhere. */
 int crew__waiter_prepare(crew__waiter_t *w);
 
 /* Wait until a wake wins; returns its cause. A task parks (a suspension
- * point); a plain thread blocks. */
+ * point), and a deadline scope's timer may end the wait with cause TIMEOUT;
+ * a plain thread blocks. */
 int crew__waiter_wait(crew__waiter_t *w);
 
 /* As crew__waiter_wait for a task waiter, but switch straight to next, a
  * runnable task taken off this worker's queues (scheduler.c rule 7). */
 int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next);
+
+/* Park a task waiter with no deadline timer; returns the wake's cause. */
+int crew__waiter_park(crew__waiter_t *w);
+
+/* Park a task waiter with a timer that wakes it with cause at deadline
+ * (timer.c); returns the wake's cause, or -ENOMEM. */
+int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause);
+
+/* What a suspension point of t must return before waiting: -ECANCELED if it
+ * is cancelled, -ETIMEDOUT if its deadline scope has expired (either only
+ * outside a shield region), else 0. Marks the expired scope. */
+int crew__suspend_check(crew_task_t *t);
+
+/* The effective deadline of t's scopes (INT64_MAX without one, or in a shield). */
+int64_t crew__deadline_of(const crew_task_t *t);
+
+/* The status a suspension point returns for a wake cause: 0 for READY and
+ * CLOSED (the caller interprets those), -ECANCELED, -ETIMEDOUT (marking the
+ * expired scope), -ENOMEM for a negative cause. */
+int crew__wake_status(crew_task_t *t, int cause);
 
 /* Try to wake w with cause; true if this wake won (rule 2). Callable from any
  * thread, including while holding a spin lock. */

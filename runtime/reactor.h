@@ -26,6 +26,7 @@ typedef struct crew__timer {
     uint64_t seq;          /* Insertion order: equal deadlines fire first-in first-out. */
     size_t idx;            /* Position in the heap; CREW_TIMER_NONE once popped or removed. */
     crew__waiter_t *waiter;
+    int cause;             /* Wake cause when it fires: READY (a sleep), TIMEOUT (a deadline). */
 } crew__timer_t;
 
 #define CREW_TIMER_NONE ((size_t)-1)

@@ -421,15 +421,16 @@ int crew__sched_yield(void)
     crew_task_t *self = w ? w->current : NULL;
     if (!self)
         return -EPERM;
-    /* A cancellation point: sticky, so every yield of a cancelled task says so. */
-    if (!self->shield && atomic_load_explicit(&self->cancelled, memory_order_relaxed))
-        return -ECANCELED;
+    /* A cancellation point: sticky, so every yield of a cancelled task (or
+     * one past its deadline) says so; it still yields, so a task that
+     * ignores the code and loops does not keep its worker from others. */
+    int rc = crew__suspend_check(self);
     crew_task_t *next = crew__sched_next_local(w);
     if (!next)
-        return 0; /* Nothing else to run here: keep going. */
+        return rc; /* Nothing else to run here: keep going. */
     self->post = CREW_POST_REQUEUE;
     crew__sched_switch(w, self, next);
-    return 0;
+    return rc;
 }
 
 int crew_yield(void)

@@ -81,6 +81,7 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     atomic_init(&t->handle_busy, 0);
     atomic_init(&t->cancelled, 0);
     t->shield = 0;
+    t->scope = NULL;
     t->joiner = NULL;
     t->id = take_id(w);
     t->name = NULL;
@@ -244,46 +245,52 @@ static bool join_register(crew_task_t *t, crew__waiter_t *w)
     return wait;
 }
 
-/* Wait for t to finish. Returns -ECANCELED if the calling task was cancelled
- * before or during the wait (t is then cancelled too and still waited for),
- * else 0. */
+/* The calling task stops waiting for t because it was cancelled or its
+ * deadline passed (status): cancellation goes down the join, and the rest
+ * of the wait is shielded, so t is still waited for. */
+static int join_interrupted(crew_task_t *self, crew_task_t *t, int status)
+{
+    crew_task_cancel(t);
+    self->shield++;
+    return status;
+}
+
+/* Wait for t to finish. Returns 0, or -ECANCELED / -ETIMEDOUT if the
+ * calling task was cancelled or its deadline passed before or during the
+ * wait (t is then cancelled too and still waited for). */
 static int join_wait(crew_task_t *t)
 {
     crew_task_t *self = crew__task_self();
-    int rc = 0;
     /* A cancellation point even when t is already done (sticky: every
      * suspension point reports it, whether or not it would have waited). */
-    if (self && !self->shield && atomic_load_explicit(&self->cancelled, memory_order_relaxed)) {
-        crew_task_cancel(t);
-        self->shield++;
-        rc = -ECANCELED;
-    }
+    int rc = self ? crew__suspend_check(self) : 0;
+    if (rc)
+        join_interrupted(self, t, rc);
     while (atomic_load_explicit(&t->join_state, memory_order_acquire) != CREW_JOIN_DONE) {
         crew__waiter_t w;
-        if (crew__waiter_prepare(&w) == -ECANCELED) {
-            /* Cancellation goes down the join: cancel the child, then wait
-             * for it without being interrupted again. */
-            crew_task_cancel(t);
-            self->shield++;
-            rc = -ECANCELED;
+        int st = crew__waiter_prepare(&w);
+        if (st) {
+            rc = join_interrupted(self, t, st);
             continue;
         }
         if (!join_register(t, &w))
             break;
         /* Depth first (scheduler.c rule 7): if the child still waits in our
-         * own queue, run it now on its own stack. */
-        crew_task_t *child = w.task ? crew__sched_take_queued(crew__worker_self(), t) : NULL;
+         * own queue, run it now on its own stack (not under a deadline,
+         * whose timer needs the general wait). */
+        crew_task_t *child = w.task && crew__deadline_of(w.task) == INT64_MAX
+                                 ? crew__sched_take_queued(crew__worker_self(), t)
+                                 : NULL;
         int cause = child ? crew__waiter_wait_switch(&w, child) : crew__waiter_wait(&w);
-        if (cause == CREW_WAKE_CANCEL) {
+        st = w.task ? crew__wake_status(w.task, cause) : 0;
+        if (st) {
             /* Unregister (park.h rule 4); the child's completion may have
-             * lost its wake to the cancel, which the loop test then sees. */
+             * lost its wake to ours, which the loop test then sees. */
             crew__spin_lock(&t->join_lock);
             if (t->joiner == &w)
                 t->joiner = NULL;
             crew__spin_unlock(&t->join_lock);
-            crew_task_cancel(t);
-            self->shield++;
-            rc = -ECANCELED;
+            rc = join_interrupted(self, t, st);
         }
     }
     if (rc)
@@ -349,7 +356,10 @@ int crew_task_cancel(crew_task_t *t)
 {
     if (!t)
         return -EINVAL;
-    if (atomic_load_explicit(&t->join_state, memory_order_acquire) == CREW_JOIN_DONE)
+    /* obs_state turns DONE first, so a task crew_task_state() already shows
+     * as done is reported done here too. */
+    if (atomic_load_explicit(&t->obs_state, memory_order_relaxed) == CREW_TASK_DONE ||
+        atomic_load_explicit(&t->join_state, memory_order_acquire) == CREW_JOIN_DONE)
         return -ESRCH;
     /* seq_cst on both: the handshake with crew__waiter_prepare (park.h). */
     atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
@@ -396,4 +406,56 @@ void *crew_shield(crew_fn_t fn, void *arg)
     if (self)
         self->shield--;
     return r;
+}
+
+int crew_deadline_begin(crew_timeout_t *scope, int64_t deadline)
+{
+    if (!scope || deadline < 0)
+        return -EINVAL;
+    crew_task_t *self = crew__task_self();
+    if (!self)
+        return -EPERM;
+    scope->deadline = deadline;
+    scope->outer = self->scope;
+    scope->effective = scope->outer && scope->outer->effective < deadline ? scope->outer->effective
+                                                                          : deadline;
+    scope->task = self;
+    scope->expired = 0;
+    self->scope = scope;
+    return 0;
+}
+
+int crew_timeout_begin(crew_timeout_t *scope, int64_t ns)
+{
+    if (ns < 0)
+        return -EINVAL;
+    int64_t now = crew_now();
+    return crew_deadline_begin(scope, ns > INT64_MAX - now ? INT64_MAX : now + ns);
+}
+
+int crew_timeout_end(crew_timeout_t *scope)
+{
+    crew_task_t *self = crew__task_self();
+    if (!self)
+        return -EPERM;
+    if (!scope || self->scope != scope)
+        return -EINVAL;
+    self->scope = scope->outer;
+    scope->task = NULL;
+    return scope->expired;
+}
+
+int crew_wait_for(crew_task_t *t, int64_t ns, void **result)
+{
+    if (!t || ns < 0)
+        return -EINVAL;
+    if (!crew__task_self())
+        return -EPERM;
+    crew_timeout_t scope;
+    int rc = crew_timeout_begin(&scope, ns);
+    if (rc)
+        return rc;
+    rc = crew_join(t, result);
+    crew_timeout_end(&scope);
+    return rc;
 }

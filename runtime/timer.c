@@ -128,7 +128,7 @@ int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
          * (and t) stays valid until we let go (park.h rule 4). Sleepers are
          * always tasks (a plain thread sleeps in clock_nanosleep). */
         crew__waiter_t *w = t->waiter;
-        if (crew__unpark_claim(w->task, w->seq, CREW_WAKE_READY) == CREW_UNPARK_SCHEDULE) {
+        if (crew__unpark_claim(w->task, w->seq, t->cause) == CREW_UNPARK_SCHEDULE) {
             w->task->qnext = NULL;
             if (last)
                 last->qnext = w->task;
@@ -145,6 +145,21 @@ int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
     return next;
 }
 
+int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause)
+{
+    crew__reactor_t *r = &w->task->rt->reactor;
+    crew__timer_t t = { .deadline = deadline, .idx = CREW_TIMER_NONE, .waiter = w, .cause = cause };
+    int rc = crew__timer_add(r, &t);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        crew__reactor_kick(r);
+    int got = crew__waiter_park(w);
+    if (got != cause)
+        crew__timer_remove(r, &t);
+    return got;
+}
+
 int crew_sleep_until(int64_t deadline)
 {
     if (deadline < 0)
@@ -158,22 +173,18 @@ int crew_sleep_until(int64_t deadline)
     }
     if (deadline <= crew_now()) {
         int rc = crew_yield();
-        return rc == -ECANCELED ? rc : 0;
+        return rc < 0 && rc != -EPERM ? rc : 0;
     }
-    crew__reactor_t *r = &self->rt->reactor;
     crew__waiter_t w;
-    if (crew__waiter_prepare(&w))
-        return -ECANCELED;
-    crew__timer_t t = { .deadline = deadline, .idx = CREW_TIMER_NONE, .waiter = &w };
-    int rc = crew__timer_add(r, &t);
-    if (rc < 0)
+    int rc = crew__waiter_prepare(&w);
+    if (rc)
         return rc;
-    if (rc == 1)
-        crew__reactor_kick(r);
-    int cause = crew__waiter_wait(&w);
-    if (cause != CREW_WAKE_READY)
-        crew__timer_remove(r, &t);
-    return cause == CREW_WAKE_CANCEL ? -ECANCELED : 0;
+    /* One timer: the sleep's own deadline, or the deadline scope's if that
+     * comes first (then the wake's cause is TIMEOUT). */
+    int64_t scope = crew__deadline_of(self);
+    int cause = scope < deadline ? crew__timer_wait(&w, scope, CREW_WAKE_TIMEOUT)
+                                 : crew__timer_wait(&w, deadline, CREW_WAKE_READY);
+    return crew__wake_status(self, cause);
 }
 
 int crew_sleep(int64_t ns)

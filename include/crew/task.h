@@ -112,7 +112,8 @@ CREW_EXPORT int crew_detach(crew_task_t *task);
  * Let other runnable tasks run: the calling task goes to the back of its
  * worker's run queue. Returns at once when nothing else is runnable.
  * @return 0; -EPERM when not called from a crew task; -ECANCELED if the
- *         calling task has been cancelled (outside a shield region).
+ *         calling task has been cancelled, -ETIMEDOUT if its deadline scope
+ *         has expired (both outside a shield region; it still yields).
  * Suspends (briefly); a suspension point, so a cancellation point.
  */
 CREW_EXPORT int crew_yield(void);
@@ -159,7 +160,10 @@ CREW_EXPORT size_t crew_task_stack_size(const crew_task_t *task);
 /**
  * Request cancellation of @p task (a handle the caller owns, or crew_self()).
  * Wakes the task if it is suspended outside a shield region. Does not wait:
- * join the task to wait for it to end.
+ * join the task to wait for it to end. The handle must stay owned for the
+ * whole call: cancelling from one thread a task whose handle another thread
+ * may give back (join or detach) at the same time is a use-after-free, as
+ * with pthread_cancel and pthread_join.
  * @return 0; -EINVAL if @p task is NULL; -ESRCH if the task has already
  *         finished (nothing to cancel). Cancelling twice is not an error.
  * Never suspends. Callable from any thread.

@@ -34,7 +34,8 @@ CREW_EXPORT int64_t crew_now(void);
  *
  * @return 0 when the time has passed; -EINVAL if @p ns is negative;
  *         -ECANCELED if the calling task is cancelled before or while it
- *         sleeps (outside a shield region).
+ *         sleeps, -ETIMEDOUT if a deadline scope expires first (both outside
+ *         a shield region); -ENOMEM if the timer heap cannot grow.
  * Suspends; a cancellation point.
  */
 CREW_EXPORT int crew_sleep(int64_t ns);
@@ -46,6 +47,63 @@ CREW_EXPORT int crew_sleep(int64_t ns);
  * Suspends; a cancellation point. From a plain thread, blocks it.
  */
 CREW_EXPORT int crew_sleep_until(int64_t deadline);
+
+/*
+ * Deadline scopes (asyncio.timeout). Between crew_timeout_begin() and the
+ * matching crew_timeout_end(), every suspension point of the calling task
+ * (crew_join, crew_yield, crew_sleep, and every later waiting call) returns
+ * -ETIMEDOUT once the scope's deadline has passed, and a suspension that is
+ * waiting when it passes is woken with -ETIMEDOUT. Scopes nest; an inner
+ * scope never extends an outer one (the earliest deadline rules). Like a
+ * cancellation, an expired deadline goes down crew_join (the joined task is
+ * cancelled and still waited for). Inside a shield region (task.h) deadlines
+ * are held back, as cancellation is. Cancellation takes precedence: a
+ * cancelled task's suspension points return -ECANCELED.
+ */
+
+/** A deadline scope: caller-allocated (usually a local variable), valid from
+ *  crew_timeout_begin() to crew_timeout_end(). Its fields are private. */
+typedef struct crew_timeout_s {
+    int64_t deadline;             /* This scope's own deadline. */
+    int64_t effective;            /* min(deadline, enclosing scope's effective). */
+    struct crew_timeout_s *outer; /* Enclosing scope of the same task, or NULL. */
+    void *task;                   /* The task that opened it. */
+    int expired;                  /* A suspension point returned -ETIMEDOUT for this scope. */
+} crew_timeout_t;
+
+/**
+ * Open a deadline scope that expires @p ns nanoseconds from now (clamped to
+ * the end of the clock) in the calling task.
+ * @return 0; -EINVAL if @p scope is NULL or @p ns negative; -EPERM when not
+ *         called from a crew task. Never suspends.
+ */
+CREW_EXPORT int crew_timeout_begin(crew_timeout_t *scope, int64_t ns);
+
+/** Open a deadline scope that expires at crew_now() time @p deadline.
+ *  @return as crew_timeout_begin (-EINVAL for a negative deadline). */
+CREW_EXPORT int crew_deadline_begin(crew_timeout_t *scope, int64_t deadline);
+
+/**
+ * Close @p scope, which must be the calling task's innermost open scope.
+ * @return 1 if the scope expired (one of its suspension points returned
+ *         -ETIMEDOUT because of this scope's deadline), 0 if not; -EINVAL if
+ *         @p scope is NULL, not open or not the innermost scope (closing it
+ *         twice included); -EPERM when not called from a crew task.
+ * Never suspends.
+ */
+CREW_EXPORT int crew_timeout_end(crew_timeout_t *scope);
+
+/**
+ * crew_join() with a time limit (asyncio.wait_for): wait at most @p ns for
+ * @p task to finish. On timeout the task is cancelled, crew_wait_for still
+ * waits until it has really finished, and returns -ETIMEDOUT; the handle is
+ * consumed in every case crew_join() consumes it, and on -ETIMEDOUT too. If
+ * the caller itself is cancelled, the task is cancelled too (as crew_join).
+ * @return as crew_join(), plus -ETIMEDOUT; -EINVAL for a negative @p ns;
+ *         -EPERM from a plain thread (use crew_join there).
+ * Suspends; a cancellation point.
+ */
+CREW_EXPORT CREW_NODISCARD int crew_wait_for(struct crew_task_s *task, int64_t ns, void **result);
 
 CREW_END_DECLS
 
