@@ -60,19 +60,31 @@ int crew__waiter_prepare(crew__waiter_t *w)
     return crew__suspend_check(w->task);
 }
 
+/* Scopes that apply at t's current shield depth: those opened inside the
+ * innermost shield region (or all, outside any region). Inner scopes come
+ * first in the chain and were opened at the same or a deeper shield depth,
+ * so the walk stops at the first scope opened outside. */
+#define FOR_APPLICABLE_SCOPES(s, t) \
+    for (crew_timeout_t *s = (t)->scope; s && s->shield >= (t)->shield; s = s->outer)
+
 int64_t crew__deadline_of(const crew_task_t *t)
 {
-    return t->scope && !t->shield ? t->scope->effective : INT64_MAX;
+    int64_t d = INT64_MAX;
+    FOR_APPLICABLE_SCOPES(s, t)
+        if (s->deadline < d)
+            d = s->deadline;
+    return d;
 }
 
-/* Mark the scope whose deadline expired: the outermost one with the
- * effective deadline (an inner scope never extends an outer one, so on a
+/* Mark the scope whose deadline expired: the outermost applicable one with
+ * the earliest deadline (an inner scope never extends an outer one, so on a
  * tie the outer one is the cause). */
 static void mark_expired(crew_task_t *t)
 {
+    int64_t d = crew__deadline_of(t);
     crew_timeout_t *owner = NULL;
-    for (crew_timeout_t *s = t->scope; s; s = s->outer)
-        if (s->deadline == t->scope->effective)
+    FOR_APPLICABLE_SCOPES(s, t)
+        if (s->deadline == d)
             owner = s;
     if (owner)
         owner->expired = 1;
@@ -80,14 +92,15 @@ static void mark_expired(crew_task_t *t)
 
 int crew__suspend_check(crew_task_t *t)
 {
-    if (t->shield)
-        return 0;
     /* seq_cst: pairs with crew_task_cancel (park.h). */
-    if (atomic_load_explicit(&t->cancelled, memory_order_seq_cst))
+    if (!t->shield && atomic_load_explicit(&t->cancelled, memory_order_seq_cst))
         return -ECANCELED;
-    if (t->scope && crew_now() >= t->scope->effective) {
-        mark_expired(t);
-        return -ETIMEDOUT;
+    if (t->scope) {
+        int64_t d = crew__deadline_of(t);
+        if (d != INT64_MAX && crew_now() >= d) {
+            mark_expired(t);
+            return -ETIMEDOUT;
+        }
     }
     return 0;
 }

@@ -85,11 +85,12 @@ int crew__waiter_park(crew__waiter_t *w);
 int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause);
 
 /* What a suspension point of t must return before waiting: -ECANCELED if it
- * is cancelled, -ETIMEDOUT if its deadline scope has expired (either only
- * outside a shield region), else 0. Marks the expired scope. */
+ * is cancelled (outside a shield region), -ETIMEDOUT if a deadline scope that
+ * applies at its shield depth has expired, else 0. Marks the expired scope. */
 int crew__suspend_check(crew_task_t *t);
 
-/* The effective deadline of t's scopes (INT64_MAX without one, or in a shield). */
+/* The earliest deadline of t's scopes that apply at its current shield
+ * depth (time.h), or INT64_MAX. */
 int64_t crew__deadline_of(const crew_task_t *t);
 
 /* The status a suspension point returns for a wake cause: 0 for READY and

@@ -415,11 +415,13 @@ int crew_deadline_begin(crew_timeout_t *scope, int64_t deadline)
     crew_task_t *self = crew__task_self();
     if (!self)
         return -EPERM;
+    for (crew_timeout_t *s = self->scope; s; s = s->outer)
+        if (s == scope)
+            return -EINVAL; /* Already open: linking it again would make a loop. */
     scope->deadline = deadline;
     scope->outer = self->scope;
-    scope->effective = scope->outer && scope->outer->effective < deadline ? scope->outer->effective
-                                                                          : deadline;
     scope->task = self;
+    scope->shield = self->shield;
     scope->expired = 0;
     self->scope = scope;
     return 0;

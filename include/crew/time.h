@@ -56,26 +56,29 @@ CREW_EXPORT int crew_sleep_until(int64_t deadline);
  * waiting when it passes is woken with -ETIMEDOUT. Scopes nest; an inner
  * scope never extends an outer one (the earliest deadline rules). Like a
  * cancellation, an expired deadline goes down crew_join (the joined task is
- * cancelled and still waited for). Inside a shield region (task.h) deadlines
- * are held back, as cancellation is. Cancellation takes precedence: a
- * cancelled task's suspension points return -ECANCELED.
+ * cancelled and still waited for). A shield region (task.h) holds back the
+ * deadlines of scopes opened outside it, as it holds back cancellation, but a
+ * scope opened inside the shield applies there (Trio's rule: cleanup code can
+ * still bound its own waits, e.g. with crew_wait_for). Cancellation takes
+ * precedence: a cancelled task's suspension points return -ECANCELED.
  */
 
 /** A deadline scope: caller-allocated (usually a local variable), valid from
  *  crew_timeout_begin() to crew_timeout_end(). Its fields are private. */
 typedef struct crew_timeout_s {
     int64_t deadline;             /* This scope's own deadline. */
-    int64_t effective;            /* min(deadline, enclosing scope's effective). */
     struct crew_timeout_s *outer; /* Enclosing scope of the same task, or NULL. */
-    void *task;                   /* The task that opened it. */
+    void *task;                   /* The task that opened it, while open. */
+    unsigned shield;              /* Shield depth of the task when it was opened. */
     int expired;                  /* A suspension point returned -ETIMEDOUT for this scope. */
 } crew_timeout_t;
 
 /**
  * Open a deadline scope that expires @p ns nanoseconds from now (clamped to
  * the end of the clock) in the calling task.
- * @return 0; -EINVAL if @p scope is NULL or @p ns negative; -EPERM when not
- *         called from a crew task. Never suspends.
+ * @return 0; -EINVAL if @p scope is NULL, @p ns negative, or @p scope is
+ *         already open in the calling task; -EPERM when not called from a
+ *         crew task. Never suspends.
  */
 CREW_EXPORT int crew_timeout_begin(crew_timeout_t *scope, int64_t ns);
 
