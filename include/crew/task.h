@@ -104,7 +104,9 @@ CREW_EXPORT CREW_NODISCARD int crew_join(crew_task_t *task, void **result);
  * Give the handle back without waiting: the task runs to completion on its own
  * and its memory is freed when it finishes (its result is discarded).
  * @return 0; -EINVAL if @p task is NULL; -EBUSY while another caller is joining it.
- * Never suspends. Thread-safe.
+ * Never suspends. Thread-safe, except that giving one handle back from two
+ * threads at the same instant (detach racing a join that has not started
+ * yet, or two detaches) is a double release, as with free().
  */
 CREW_EXPORT int crew_detach(crew_task_t *task);
 
