@@ -26,6 +26,7 @@
  *     worker pushes into its own queues needs no fence: that worker is awake
  *     and runs it eventually; the notify only adds parallelism. */
 #include "futex.h"
+#include "probes.h"
 #include "scheduler.h"
 
 #define SEARCH_ONE 1u
@@ -126,6 +127,7 @@ void crew__idle_park(crew__worker_t *w)
     rt->sleepers[rt->nsleepers++] = w->index;
     pthread_mutex_unlock(&rt->sleep_lock);
     crew__counter_add(&w->parks, 1);
+    CREW_PROBE1(worker_park, w->index);
 
     /* Pairs with the destroyer's fence after it sets shutdown: either it sees
      * our exit counters or we see shutdown and wake it (runtime.c). */
@@ -146,4 +148,5 @@ void crew__idle_park(crew__worker_t *w)
     /* The notifier counted us as searching (rule 4). */
     w->searching = !atomic_load_explicit(&rt->stop, memory_order_relaxed);
     crew__counter_add(&w->wakeups, 1);
+    CREW_PROBE1(worker_unpark, w->index);
 }

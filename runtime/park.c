@@ -2,6 +2,7 @@
 #include "park.h"
 
 #include "futex.h"
+#include "probes.h"
 #include "reactor.h"
 #include "scheduler.h"
 
@@ -20,6 +21,9 @@ uint64_t crew__park_arm(crew_task_t *t)
 
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
 {
+    /* Read before the CAS: once a wake wins, the task may run, finish and be
+     * freed. */
+    uint64_t id = t->id;
     uint64_t word = atomic_load_explicit(&t->park, memory_order_relaxed);
     for (;;) {
         unsigned st = (unsigned)(word & 3);
@@ -35,8 +39,10 @@ int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
                                                   crew__park_word(seq, cause,
                                                                   (unsigned)(word & CREW_PARK_NOCANCEL),
                                                                   CREW_PARK_WOKEN),
-                                                  memory_order_acq_rel, memory_order_relaxed))
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            CREW_PROBE2(task_wake, id, cause);
             return st == CREW_PARK_PARKED ? CREW_UNPARK_SCHEDULE : CREW_UNPARK_WON;
+        }
     }
 }
 

@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "park.h"
+#include "probes.h"
 
 /* Rule 4's constants. */
 #define CREW_GLOBAL_INTERVAL 61
@@ -243,6 +244,7 @@ crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen)
         if (t) {
             crew__counter_add(&w->steals, moved);
             crew__counter_add(&w->steal_ops, 1);
+            CREW_PROBE3(task_steal, w->index, v->index, moved);
             return t;
         }
     }

@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "park.h"
+#include "probes.h"
 #include "scheduler.h"
 
 #if !defined(CREW_ASAN) && !defined(CREW_TSAN) && defined(__x86_64__)
@@ -142,6 +143,7 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
         return rc;
     /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
     crew__counter_add(&w->spawned, 1);
+    CREW_PROBE2(task_spawn, t->id, w->index);
     crew__sched_spawn(w, w->rt, t);
     *out = t;
     return 0;
