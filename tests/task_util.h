@@ -189,6 +189,30 @@ static inline void tc_progress_stop(struct tc_progress *p)
     pthread_mutex_destroy(&p->mu);
 }
 
+/* ---- Waiting on the test thread ------------------------------------------ */
+
+/* A plain thread (usually the test's own) polls until a task reaches a
+ * point. The limit only turns a hang into a failure (a lost wakeup must fail,
+ * not block); it is not a timing assertion. */
+#define TC_WAIT_LIMIT_NS (20 * CREW_S)
+
+/* Poll cond, yielding the CPU; evaluates to whether it held within the limit. */
+#define TC_THREAD_WAIT_UNTIL(cond)                                                        \
+    ({                                                                                    \
+        int64_t tw_limit_ = crew_now() + TC_WAIT_LIMIT_NS * (int64_t)crew_test_slowdown();  \
+        while (!(cond) && crew_now() < tw_limit_)                                         \
+            sched_yield();                                                                \
+        (cond);                                                                           \
+    })
+
+/* On the test thread: poll cond, fail the test if it never holds. */
+#define TC_WAIT_UNTIL(cond)                                                               \
+    do {                                                                                  \
+        if (!TC_THREAD_WAIT_UNTIL(cond))                                                  \
+            fail_msg("%s:%d: still waiting for %s: hang or lost wakeup", __FILE__,         \
+                     __LINE__, #cond);                                                    \
+    } while (0)
+
 /* ---- Child processes ---------------------------------------------------- */
 
 #define TC_CHILD_ENV "CREW_TEST_CHILD"

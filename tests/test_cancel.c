@@ -13,39 +13,6 @@
  * wrote it. */
 #define MARK_UNSET ((void *)(uintptr_t)0xBAD)
 
-/* ---- Waiting on the test thread -------------------------------------------- */
-
-/* The test thread waits for tasks to reach a point by polling. The bound only
- * turns a hang into a message (a lost wakeup must fail, not block); it is not a
- * timing assertion. */
-#define WAIT_LIMIT_S 20
-
-static struct timespec wait_deadline(void)
-{
-    struct timespec d;
-    clock_gettime(CLOCK_MONOTONIC, &d);
-    d.tv_sec += (time_t)WAIT_LIMIT_S * crew_test_slowdown();
-    return d;
-}
-
-static bool wait_expired(const struct timespec *d)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
-}
-
-#define MAIN_WAIT_UNTIL(cond)                                                             \
-    do {                                                                                  \
-        struct timespec mw_deadline_ = wait_deadline();                                   \
-        while (!(cond)) {                                                                 \
-            if (wait_expired(&mw_deadline_))                                              \
-                fail_msg("%s:%d: still waiting for %s: hang or lost wakeup", __FILE__,     \
-                         __LINE__, #cond);                                                \
-            sched_yield();                                                                \
-        }                                                                                 \
-    } while (0)
-
 /* ---- Shared task bodies ------------------------------------------------------ */
 
 static void *return_ok(void *arg)
@@ -99,7 +66,7 @@ static void hogs_start(crew_rt_t *rt, struct hog *h, crew_task_t **t, unsigned n
 {
     for (unsigned i = 0; i < n; i++)
         assert_int_equal(crew_rt_spawn(rt, hog_body, h, NULL, &t[i]), 0);
-    MAIN_WAIT_UNTIL((unsigned)atomic_load(&h->started) == n);
+    TC_WAIT_UNTIL((unsigned)atomic_load(&h->started) == n);
 }
 
 static void hogs_stop(struct hog *h, crew_task_t **t, unsigned n)
@@ -404,7 +371,7 @@ static void cancel_blocked_join(int depth)
     assert_int_equal(crew_rt_spawn(rt, chain_body, &c->level[depth], NULL, &root), 0);
     /* The root is blocked once the leaf runs and the root has suspended in its
      * join (crew_join is its only suspension point). */
-    MAIN_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == depth &&
+    TC_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == depth &&
                     crew_task_state(root) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(root), 0);
     void *res = MARK_UNSET;
@@ -438,7 +405,7 @@ static void test_cancel_before_join(void **state)
     crew_rt_t *rt = tc_rt_create();
     crew_task_t *root = NULL;
     assert_int_equal(crew_rt_spawn(rt, chain_body, &c->level[1], NULL, &root), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&c->held) == 1);
+    TC_WAIT_UNTIL(atomic_load(&c->held) == 1);
     assert_int_equal(crew_task_cancel(root), 0);
     atomic_store(&c->hold, 0);
     void *res = MARK_UNSET;
@@ -518,7 +485,7 @@ static void test_cancel_sticky(void **state)
     crew_rt_t *rt = tc_rt_create();
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, sticky_main, &s, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&s.ready));
+    TC_WAIT_UNTIL(atomic_load(&s.ready));
     assert_int_equal(crew_task_cancel(t), 0);
     void *res = MARK_UNSET;
     assert_int_equal(crew_join(t, &res), -ECANCELED);
@@ -597,7 +564,7 @@ static void test_cancel_handled(void **state)
     crew_rt_t *rt = tc_rt_create();
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, handler_body, &h, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&h.started));
+    TC_WAIT_UNTIL(atomic_load(&h.started));
     assert_int_equal(crew_task_cancel(t), 0);
     void *res = MARK_UNSET;
     assert_int_equal(crew_join(t, &res), 0);
@@ -798,7 +765,7 @@ static void test_cancel_shield(void **state)
     struct shield_probe *s = calloc(1, sizeof *s);
     assert_non_null(s);
     assert_int_equal(crew_rt_spawn(rt, shield_main, s, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&s->ready));
+    TC_WAIT_UNTIL(atomic_load(&s->ready));
     assert_int_equal(crew_task_cancel(t), 0);
     res = MARK_UNSET;
     assert_int_equal(crew_join(t, &res), -ECANCELED);
@@ -920,14 +887,14 @@ static void test_cancel_shielded_join(void **state)
     crew_rt_t *rt = tc_rt_create();
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, shield_join_main, &s, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&s.joining) && atomic_load(&s.child_started) &&
+    TC_WAIT_UNTIL(atomic_load(&s.joining) && atomic_load(&s.child_started) &&
                     crew_task_state(t) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(t), 0);
     /* Give a wrong wake time to show: let the child yield a thousand more
      * times (each yield passes through the scheduler, which would run the
      * woken joiner). */
     unsigned long y0 = atomic_load(&s.child_yields);
-    MAIN_WAIT_UNTIL(atomic_load(&s.child_yields) >= y0 + 1000 || atomic_load(&s.child_bad_rc));
+    TC_WAIT_UNTIL(atomic_load(&s.child_yields) >= y0 + 1000 || atomic_load(&s.child_bad_rc));
     assert_int_equal(atomic_load(&s.child_bad_rc), 0);
     assert_int_equal(crew_task_state(t), CREW_TASK_WAITING);
     atomic_store(&s.release, 1);
@@ -980,7 +947,7 @@ static void test_cancel_errors(void **state)
     /* Finished, not yet joined: nothing to cancel, and the result stands. */
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, return_ok, NULL, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(crew_task_state(t) == CREW_TASK_DONE);
+    TC_WAIT_UNTIL(crew_task_state(t) == CREW_TASK_DONE);
     assert_int_equal(crew_task_cancel(t), -ESRCH);
     assert_int_equal(crew_task_cancel(t), -ESRCH);
     void *res = MARK_UNSET;
@@ -1005,7 +972,7 @@ static void test_cancel_errors(void **state)
     chain_init(c);
     atomic_store(&c->hold, 1);
     assert_int_equal(crew_rt_spawn(rt, chain_body, &c->level[1], NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&c->held) == 1);
+    TC_WAIT_UNTIL(atomic_load(&c->held) == 1);
     assert_int_equal(crew_task_cancel(t), 0);
     assert_int_equal(crew_task_cancel(t), 0);
     atomic_store(&c->hold, 0);
@@ -1018,7 +985,7 @@ static void test_cancel_errors(void **state)
     chain_init(c);
     atomic_store(&c->leaf_hold, 1);
     assert_int_equal(crew_rt_spawn(rt, chain_body, &c->level[1], NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == 1 &&
+    TC_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == 1 &&
                     crew_task_state(t) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(t), 0);
     assert_int_equal(crew_task_cancel(t), 0);
@@ -1100,7 +1067,7 @@ static void test_cancel_other_callers(void **state)
     chain_init(c);
     struct remote_canceller r = { 0 };
     assert_int_equal(crew_rt_spawn(rt, chain_body, &c->level[1], NULL, &r.target), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == 1 &&
+    TC_WAIT_UNTIL(atomic_load(&c->leaf_started) && atomic_load(&c->joining) == 1 &&
                     crew_task_state(r.target) == CREW_TASK_WAITING);
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt2, remote_cancel_main, &r, NULL, &t), 0);
@@ -1255,7 +1222,7 @@ static void test_cancel_race_join(void **state)
         assert_int_equal(crew_rt_spawn(rt, race_joiner, &it, NULL, &j), 0);
         /* Only a started joiner races with its child; a cancel before start
          * is the before-start tests' business. */
-        MAIN_WAIT_UNTIL(atomic_load(&it.started));
+        TC_WAIT_UNTIL(atomic_load(&it.started));
         atomic_store(&it.go, 1);
         for (volatile unsigned k = 0; k < spin; k++)
             continue;

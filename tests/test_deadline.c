@@ -105,23 +105,6 @@ static void run_steps(crew_fn_t body, struct steps *st)
     steps_assert(st);
 }
 
-/* ---- Waiting on the test thread -------------------------------------------------- */
-
-/* The test thread polls until a task reaches a point. The limit only turns a
- * hang into a message; it is not a timing assertion. */
-#define POLL_LIMIT_NS (20 * CREW_S)
-
-#define AWAIT_ON_TEST_THREAD(cond)                                                        \
-    do {                                                                                  \
-        int64_t aw_end_ = crew_now() + POLL_LIMIT_NS * (int64_t)crew_test_slowdown();      \
-        while (!(cond)) {                                                                 \
-            if (crew_now() > aw_end_)                                                     \
-                fail_msg("%s:%d: %s never held: hang or lost wakeup", __FILE__, __LINE__,  \
-                         #cond);                                                          \
-            sched_yield();                                                                \
-        }                                                                                 \
-    } while (0)
-
 /* ---- Children ----------------------------------------------------------------- */
 
 static void *return_ok(void *arg)
@@ -380,7 +363,7 @@ static void test_deadline_errors(void **state)
     /* A plain thread cannot end a scope a task has open. */
     struct held_scope h = { 0 };
     assert_int_equal(crew_rt_spawn(rt, held_scope_body, &h, NULL, &t), 0);
-    AWAIT_ON_TEST_THREAD(atomic_load(&h.opened));
+    TC_WAIT_UNTIL(atomic_load(&h.opened));
     int foreign_end = crew_timeout_end(&h.scope);
     atomic_store(&h.tried, 1);
     assert_int_equal(crew_join(t, NULL), 0);
@@ -806,7 +789,7 @@ static void wait_cancel_case(bool self_cancel, bool join_in_scope)
     assert_int_equal(crew_rt_spawn(rt, wait_cancel_main, &c, NULL, &t), 0);
     if (!self_cancel) {
         /* After setting waiting the task suspends nowhere but in the call. */
-        AWAIT_ON_TEST_THREAD(atomic_load(&c.waiting) && crew_task_state(t) == CREW_TASK_WAITING);
+        TC_WAIT_UNTIL(atomic_load(&c.waiting) && crew_task_state(t) == CREW_TASK_WAITING);
         assert_int_equal(crew_task_cancel(t), 0);
     }
     void *res = MARK_UNSET;
@@ -903,7 +886,7 @@ static void test_deadline_cancel_precedence(void **state)
 
     struct precedence p = { 0 };
     assert_int_equal(crew_rt_spawn(rt, precedence_external_main, &p, NULL, &t), 0);
-    AWAIT_ON_TEST_THREAD(atomic_load(&p.ready));
+    TC_WAIT_UNTIL(atomic_load(&p.ready));
     assert_int_equal(crew_task_cancel(t), 0);
     atomic_store(&p.cancelled, 1);
     assert_int_equal(crew_join(t, &res), -ECANCELED);

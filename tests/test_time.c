@@ -32,30 +32,6 @@ static int64_t mono_ns(void)
 
 /* How long the test thread waits for a task to reach a point. The bound only
  * turns a hang into a message; it is not a timing assertion. */
-#define WAIT_LIMIT_NS (20 * CREW_S)
-
-static int64_t wait_limit(void)
-{
-    return mono_ns() + WAIT_LIMIT_NS * crew_test_slowdown();
-}
-
-/* Poll cond on a plain thread; false if it still fails after the limit. */
-#define THREAD_WAIT_UNTIL(cond)                                                           \
-    ({                                                                                    \
-        int64_t tw_limit_ = wait_limit();                                                 \
-        while (!(cond) && mono_ns() < tw_limit_)                                          \
-            sched_yield();                                                                \
-        (cond);                                                                           \
-    })
-
-/* On the test thread: poll cond, fail the test if it never holds. */
-#define MAIN_WAIT_UNTIL(cond)                                                             \
-    do {                                                                                  \
-        if (!THREAD_WAIT_UNTIL(cond))                                                     \
-            fail_msg("%s:%d: still waiting for %s: hang or lost wakeup", __FILE__,         \
-                     __LINE__, #cond);                                                    \
-    } while (0)
-
 /* Yields a task makes while waiting for others to reach a point: enough for
  * seconds of scheduling, so that a lost wakeup fails instead of hanging. */
 #define TASK_SPIN_CAP 10000000ul
@@ -680,7 +656,7 @@ static void test_time_cancel_sleep_thread(void **state)
     crew_rt_t *rt = tc_rt_create();
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, sleeper_body, &s, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&s.sleeping) && crew_task_state(t) == CREW_TASK_WAITING);
+    TC_WAIT_UNTIL(atomic_load(&s.sleeping) && crew_task_state(t) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(t), 0);
     void *res = MARK_UNSET;
     assert_int_equal(crew_join(t, &res), -ECANCELED);
@@ -841,7 +817,7 @@ static void test_time_cancel_during_shield(void **state)
     assert_int_equal(crew_rt_spawn(rt, shield_cancel_body, &s, NULL, &t), 0);
     /* Whether the cancel lands during the shielded sleep or after it, the
      * outcome is the same; usually it lands during. */
-    MAIN_WAIT_UNTIL(atomic_load(&s.sleeping) && crew_task_state(t) == CREW_TASK_WAITING);
+    TC_WAIT_UNTIL(atomic_load(&s.sleeping) && crew_task_state(t) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(t), 0);
     assert_int_equal(crew_join(t, NULL), -ECANCELED);
     tc_assert_clean();
@@ -851,7 +827,7 @@ static void test_time_cancel_during_shield(void **state)
     assert_int_equal(s.rc_after, -ECANCELED);
 
     assert_int_equal(crew_rt_spawn(rt, stale_timer_body, &s, NULL, &t), 0);
-    MAIN_WAIT_UNTIL(atomic_load(&s.stage2) && crew_task_state(t) == CREW_TASK_WAITING);
+    TC_WAIT_UNTIL(atomic_load(&s.stage2) && crew_task_state(t) == CREW_TASK_WAITING);
     assert_int_equal(crew_task_cancel(t), 0);
     assert_int_equal(crew_join(t, NULL), -ECANCELED);
     assert_int_equal(crew_rt_destroy(rt), 0);
@@ -932,7 +908,7 @@ static void test_time_huge_durations(void **state)
         slot[k] = (struct huge_slot){ &h, k };
         assert_int_equal(crew_rt_spawn(rt, huge_body, &slot[k], NULL, &t[k]), 0);
     }
-    MAIN_WAIT_UNTIL(atomic_load(&h.started) == HUGE_N && all_waiting(t, HUGE_N));
+    TC_WAIT_UNTIL(atomic_load(&h.started) == HUGE_N && all_waiting(t, HUGE_N));
     struct timed shortie = { -1, 0 };
     assert_int_equal(crew_rt_spawn(rt, short_sleep, &shortie, NULL, &st), 0);
     assert_int_equal(crew_join(st, NULL), 0);
@@ -1027,7 +1003,7 @@ static void test_time_shutdown_waits_for_sleepers(void **state)
     }
     /* Most are asleep now (5 ms is long next to a spawn), though nothing
      * depends on it. */
-    MAIN_WAIT_UNTIL(atomic_load(&s.registered) == SHUT_TASKS);
+    TC_WAIT_UNTIL(atomic_load(&s.registered) == SHUT_TASKS);
     fprintf(stderr, "# %d of %d sleepers done when crew_rt_destroy started\n",
             atomic_load(&s.done), SHUT_TASKS);
     assert_int_equal(crew_rt_destroy(rt), 0);
@@ -1094,7 +1070,7 @@ static void race_round(struct race_lane *l)
     if (rc)
         return;
     if (r % 8) {
-        TC_CHECK(THREAD_WAIT_UNTIL(atomic_load(&s.started)));
+        TC_CHECK(TC_THREAD_WAIT_UNTIL(atomic_load(&s.started)));
         int64_t until = crew_now() + (int64_t)((r >> 8) % (RACE_MAX_NS + 50 * CREW_US));
         while (crew_now() < until)
             continue;
