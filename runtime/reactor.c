@@ -4,7 +4,6 @@
 #include "alloc.h"
 
 #include <event2/event.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>

@@ -48,8 +48,6 @@
  *     check, so a spawn/join loop cannot keep outside work waiting. */
 #include "scheduler.h"
 
-#include <time.h>
-
 #include "park.h"
 #include "probes.h"
 

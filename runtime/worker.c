@@ -1,7 +1,6 @@
 /* A worker thread: its setup and its scheduler loop, which runs on the
  * thread's own stack whenever the worker has no task to run. */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
