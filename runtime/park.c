@@ -54,6 +54,31 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
     return r != CREW_UNPARK_LOST;
 }
 
+bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
+{
+    CREW_ASSERT(w->task);
+    crew_task_t *t = w->task;
+    int r = crew__unpark_claim(t, w->seq, cause);
+    if (r == CREW_UNPARK_SCHEDULE) {
+        t->qnext = NULL;
+        if (b->last)
+            b->last->qnext = t;
+        else
+            b->first = t;
+        b->last = t;
+        b->n++;
+    }
+    return r != CREW_UNPARK_LOST;
+}
+
+void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt)
+{
+    if (b->first)
+        crew__sched_wake_batch(rt, b->first, b->last, b->n);
+    b->first = b->last = NULL;
+    b->n = 0;
+}
+
 int crew__waiter_prepare(crew__waiter_t *w)
 {
     w->task = crew__task_self();

@@ -113,6 +113,20 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
 enum { CREW_UNPARK_LOST = 0, CREW_UNPARK_WON = 1, CREW_UNPARK_SCHEDULE = 2 };
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
 
+/* Tasks a thread outside the runtime (the reactor) woke, made runnable
+ * together: one injection-queue push and one notify for the whole batch
+ * instead of a cross-thread wake per task. Zero-initialise. */
+typedef struct crew__wake_batch {
+    crew_task_t *first, *last;
+    uint64_t n;
+} crew__wake_batch_t;
+
+/* Try to wake the task waiter w with cause (rule 2); true if this wake won.
+ * A won task that had already parked joins b instead of being scheduled. */
+bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause);
+/* Make b's tasks runnable in rt and empty b. */
+void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt);
+
 static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocancel, unsigned state)
 {
     return (seq << 16) | ((uint64_t)cause << 3) | nocancel | state;

@@ -1,11 +1,14 @@
 /* The reactor: one thread per runtime (crew-reactor) running libevent's loop.
- * It never runs user code. Today it fires timers (timer.c); fd readiness and
- * signals come next (they need the same thread and the same wake-up path).
+ * It never runs user code. It fires timers (timer.c) and delivers fd
+ * readiness (io.c); both end in batches of woken tasks handed to the workers
+ * through the injection queue's resuming lane.
  *
  * Workers talk to it without locks on libevent: they change the timer heap
  * under its own mutex and, when the earliest deadline moved earlier, write to
  * an eventfd that the loop watches (crew__reactor_kick); the reactor then
- * re-arms its single libevent timer for the heap's earliest deadline. */
+ * re-arms its single libevent timer for the heap's earliest deadline. fds are
+ * registered by the workers themselves in an epoll set that libevent watches
+ * (io.h). */
 #ifndef CREW_RUNTIME_REACTOR_H
 #define CREW_RUNTIME_REACTOR_H
 
@@ -16,6 +19,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "io.h"
 
 struct event_base;
 struct event;
@@ -38,7 +42,9 @@ struct crew__timer_slot {
 };
 
 typedef struct crew__reactor {
+    crew_rt_t *rt;
     struct event_base *base;  /* Reactor thread only, after start. */
+    struct event *io_ev;      /* Readable when fds.epfd has events. */
     struct event *kick_ev;    /* Readable when wake_fd has been written. */
     struct event *timer_ev;   /* Armed for the heap's earliest deadline. */
     int kick_fd;              /* eventfd. */
@@ -53,10 +59,14 @@ typedef struct crew__reactor {
     struct crew__timer_slot *heap;
     size_t n, cap;
     uint64_t next_seq;
+
+    crew__fdtab_t fds;        /* Registered fds (io.c). */
 } crew__reactor_t;
 
-/* Create the reactor's loop and start its thread (named crew-reactor). */
-int crew__reactor_start(crew__reactor_t *r);
+/* Create rt's reactor loop and start its thread (named crew-reactor). */
+int crew__reactor_start(crew__reactor_t *r, crew_rt_t *rt);
+/* CPU time the reactor thread has used, in ns (0 if unknown). */
+uint64_t crew__reactor_cpu_ns(crew__reactor_t *r);
 /* Stop the thread and free everything; no timer may be pending. */
 void crew__reactor_stop(crew__reactor_t *r);
 /* Make the reactor look at the timer heap again (any thread). */

@@ -188,7 +188,7 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     /* After the signal mask is back: the reactor is the thread that may take
      * signals (workers block them). */
     if (!rc)
-        rc = crew__reactor_start(&rt->reactor);
+        rc = crew__reactor_start(&rt->reactor, rt);
     if (rc) {
         stop_workers(rt, nw);
         rt_free(rt);
@@ -309,6 +309,9 @@ int crew_rt_metrics(crew_rt_t *rt, crew_metrics_t *out)
     out->stacks_mapped = atomic_load_explicit(&rt->stacks.stacks_mapped, memory_order_relaxed);
     out->stack_bytes_mapped = atomic_load_explicit(&rt->stacks.bytes_mapped, memory_order_relaxed);
     out->guard_pages_mprotect = crew__stack_mprotect_guards();
+    out->reactor_cpu_ns = crew__reactor_cpu_ns(&rt->reactor);
+    out->reactor_fd_polls = atomic_load_explicit(&rt->reactor.fds.polls, memory_order_relaxed);
+    out->reactor_fd_events = atomic_load_explicit(&rt->reactor.fds.events, memory_order_relaxed);
     return 0;
 }
 
@@ -350,10 +353,13 @@ int crew_rt_metrics_print(crew_rt_t *rt, FILE *f)
         return -EINVAL;
     fprintf(f,
             "crew runtime: workers=%u guard=%s tasks_live=%llu injection_depth=%llu "
-            "stacks_mapped=%llu stack_bytes_mapped=%llu guard_pages_mprotect=%llu\n",
+            "stacks_mapped=%llu stack_bytes_mapped=%llu guard_pages_mprotect=%llu "
+            "reactor_cpu_ns=%llu reactor_fd_polls=%llu reactor_fd_events=%llu\n",
             m.workers, guard_name(m.guard_mode), (unsigned long long)m.tasks_live,
             (unsigned long long)m.injection_depth, (unsigned long long)m.stacks_mapped,
-            (unsigned long long)m.stack_bytes_mapped, (unsigned long long)m.guard_pages_mprotect);
+            (unsigned long long)m.stack_bytes_mapped, (unsigned long long)m.guard_pages_mprotect,
+            (unsigned long long)m.reactor_cpu_ns, (unsigned long long)m.reactor_fd_polls,
+            (unsigned long long)m.reactor_fd_events);
     for (unsigned i = 0; i < m.workers; i++) {
         crew_worker_metrics_t w;
         crew_rt_worker_metrics(rt, i, &w);

@@ -115,11 +115,7 @@ void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
 
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
 {
-    /* Tasks whose wake this call won while they were parked: made runnable
-     * after the lock, as one batch (one injection-queue push, one notify)
-     * instead of one cross-thread wake per timer. */
-    crew_task_t *first = NULL, *last = NULL;
-    uint64_t n = 0;
+    crew__wake_batch_t b = { 0 };
     pthread_mutex_lock(&r->tlock);
     while (r->n && r->heap[0].deadline <= now) {
         crew__timer_t *t = r->heap[0].timer;
@@ -127,21 +123,12 @@ int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
         /* Under tlock: the sleeper unregisters under it too, so its frame
          * (and t) stays valid until we let go (park.h rule 4). Sleepers are
          * always tasks (a plain thread sleeps in clock_nanosleep). */
-        crew__waiter_t *w = t->waiter;
-        if (crew__unpark_claim(w->task, w->seq, t->cause) == CREW_UNPARK_SCHEDULE) {
-            w->task->qnext = NULL;
-            if (last)
-                last->qnext = w->task;
-            else
-                first = w->task;
-            last = w->task;
-            n++;
-        }
+        crew__wake_batch_claim(&b, t->waiter, t->cause);
     }
     int64_t next = r->n ? r->heap[0].deadline : -1;
     pthread_mutex_unlock(&r->tlock);
-    if (first)
-        crew__sched_wake_batch(first->rt, first, last, n);
+    /* After the lock: the wakes' hand-over is a cross-thread push and notify. */
+    crew__wake_batch_flush(&b, r->rt);
     return next;
 }
 

@@ -154,6 +154,9 @@ typedef struct crew_metrics_s {
     uint64_t stack_bytes_mapped;  /**< Virtual bytes of all stack mappings, guards included. */
     uint64_t guard_pages_mprotect;/**< Guard pages installed with mprotect by the whole process
                                        (every runtime; each costs two VMAs). */
+    uint64_t reactor_cpu_ns;      /**< CPU time used by the crew-reactor thread so far. */
+    uint64_t reactor_fd_polls;    /**< Rounds in which the reactor drained fd readiness. */
+    uint64_t reactor_fd_events;   /**< fd readiness events the reactor delivered. */
 } crew_metrics_t;
 
 /** Read @p rt's runtime-wide counters. @return 0, or -EINVAL if an argument is NULL. Thread-safe. */
