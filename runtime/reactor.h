@@ -24,7 +24,8 @@
 struct event_base;
 struct event;
 
-/* A pending timer: lives in the waiting party's frame (crew_sleep's). */
+/* A pending timer: lives in the waiting party's frame (crew_sleep's), or
+ * first in a callback timer (timer.c), which has no waiter. */
 typedef struct crew__timer {
     int64_t deadline;      /* crew_now() time at which it fires. */
     uint64_t seq;          /* Insertion order: equal deadlines fire first-in first-out. */
@@ -59,6 +60,7 @@ typedef struct crew__reactor {
     struct crew__timer_slot *heap;
     size_t n, cap;
     uint64_t next_seq;
+    size_t ndead;             /* Tombstones: slots whose timer was removed. */
 
     crew__fdtab_t fds;        /* Registered fds (io.c). */
 } crew__reactor_t;
@@ -77,6 +79,9 @@ void crew__reactor_kick(crew__reactor_t *r);
  * for a timer that already fired. */
 int crew__timer_add(crew__reactor_t *r, crew__timer_t *t);
 void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t);
+/* Shutdown, once no task is live: drop every callback timer still pending
+ * (their callbacks never run). */
+void crew__timer_drop_callbacks(crew__reactor_t *r);
 /* Reactor thread: wake every timer due at now; return the earliest pending
  * deadline, or -1 when none is pending. */
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now);

@@ -250,6 +250,7 @@ int crew_rt_destroy(crew_rt_t *rt)
      * inject_from_outside): a few instructions, so spinning is fine. */
     while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
         sched_yield();
+    crew__timer_drop_callbacks(&rt->reactor);
     crew__reactor_stop(&rt->reactor);
     stop_workers(rt, rt->nworkers);
     rt_free(rt);

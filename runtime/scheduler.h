@@ -185,6 +185,12 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w);
 /* One round of stealing (scheduler.c rule 5); seen has one entry per worker. */
 crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen);
 
+/* Callback timers (timer.c): a detached task built now and started later
+ * from any thread (-ESHUTDOWN then drops it), or dropped without running. */
+int crew__task_new_detached(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out);
+void crew__task_start_detached(crew_task_t *t);
+void crew__task_discard(crew_task_t *t);
+
 /* A task that could not start (no stack) completes with err without running. */
 void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err);
 

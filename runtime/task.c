@@ -171,6 +171,25 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     return 0;
 }
 
+int crew__task_new_detached(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out)
+{
+    int rc = task_prepare(NULL, rt, fn, arg, NULL, out);
+    if (rc == 0)
+        atomic_init(&(*out)->refs, 1); /* No handle: only the body's hold. */
+    return rc;
+}
+
+void crew__task_start_detached(crew_task_t *t)
+{
+    if (crew__sched_spawn(NULL, t->rt, t))
+        task_free(t); /* Shutdown started: it never runs. */
+}
+
+void crew__task_discard(crew_task_t *t)
+{
+    task_free(t);
+}
+
 /* Publish the outcome and wake a registered joiner. Runs on the task's own
  * stack (or, for a task that never started, on the scheduler's). */
 static void task_complete(crew_task_t *t)

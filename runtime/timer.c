@@ -1,12 +1,17 @@
-/* Timers and sleeping: the runtime's timer heap (fired by the reactor thread)
- * and crew_now / crew_sleep / crew_sleep_until.
+/* Timers and sleeping: the runtime's timer heap (fired by the reactor thread),
+ * crew_now / crew_sleep / crew_sleep_until, and callback timers
+ * (crew_call_later / crew_call_at).
  *
  * One binary min-heap per runtime, ordered by (deadline, insertion order), so
- * equal deadlines fire first-in first-out. Insert and remove are O(log n)
- * under one mutex; the timer record lives in the sleeper's frame, so a sleep
- * allocates nothing (unless the heap array must grow). The reactor fires
- * every due timer under the same mutex, which is what lets a sleeper that
- * woke for another reason (a cancel) unregister safely (park.h rule 4).
+ * equal deadlines fire first-in first-out. Insert is O(log n) under one
+ * mutex; removal is O(1): the slot only forgets its timer (a tombstone that
+ * the fire loop skips), and when tombstones outnumber live timers the heap is
+ * rebuilt without them in O(n), so removal stays amortised O(1) and memory
+ * bounded. (Most timers are removed, not fired: every deadline scope that
+ * ends in time removes one.) The timer record lives in the sleeper's frame,
+ * so a sleep allocates nothing (unless the heap array must grow). The reactor
+ * fires every due timer under the same mutex, which is what lets a sleeper
+ * that woke for another reason (a cancel) unregister safely (park.h rule 4).
  * Why one heap and not per-worker wheels: docs/architecture.md, Timers. */
 #include <string.h>
 #include <time.h>
@@ -25,6 +30,38 @@ int64_t crew_now(void)
 
 typedef struct crew__timer_slot slot_t;
 
+/* A callback timer (crew_call_at). Its heap record comes first, with no
+ * waiter: that is how the fire loop tells it from a sleeper's. The task that
+ * runs the callback is allocated up front, so a timer that was accepted
+ * always has what it needs to fire. */
+enum { CALL_PENDING = 0, CALL_FIRED = 1, CALL_CANCELLED = 2, CALL_DROPPED = 3 };
+
+struct crew_timer_s {
+    crew__timer_t tm;
+    crew_task_t *task;      /* Detached; started when the timer fires. */
+    crew_rt_t *rt;
+    crew_timer_t *next;     /* The fire loop's list of fired callbacks. */
+    /* PENDING until exactly one of fire, cancel and shutdown claims it. */
+    _Atomic uint32_t state;
+    /* Holds: the heap's (until claimed) and the handle's (if one was given). */
+    _Atomic uint32_t refs;
+};
+
+static bool claim_callback(crew_timer_t *c, uint32_t to)
+{
+    uint32_t pending = CALL_PENDING;
+    /* acq_rel: the claimer goes on to use the task and the heap entry the
+     * creator published; a loser learns the outcome. */
+    return atomic_compare_exchange_strong_explicit(&c->state, &pending, to, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+static void call_put(crew_timer_t *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        crew__free(c, sizeof *c, _Alignof(crew_timer_t));
+}
+
 static bool before(const slot_t *a, const slot_t *b)
 {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
@@ -33,7 +70,8 @@ static bool before(const slot_t *a, const slot_t *b)
 static void place(crew__reactor_t *r, size_t i, slot_t s)
 {
     r->heap[i] = s;
-    s.timer->idx = i;
+    if (s.timer)
+        s.timer->idx = i;
 }
 
 static void sift_up(crew__reactor_t *r, size_t i)
@@ -66,10 +104,13 @@ static void sift_down(crew__reactor_t *r, size_t i)
     place(r, i, s);
 }
 
-/* Remove the timer at index i; tlock held. */
+/* Remove the slot at index i; tlock held. */
 static void heap_remove_at(crew__reactor_t *r, size_t i)
 {
-    r->heap[i].timer->idx = CREW_TIMER_NONE;
+    if (r->heap[i].timer)
+        r->heap[i].timer->idx = CREW_TIMER_NONE;
+    else
+        r->ndead--;
     slot_t last = r->heap[--r->n];
     if (i == r->n)
         return;
@@ -77,6 +118,21 @@ static void heap_remove_at(crew__reactor_t *r, size_t i)
     if (i > 0 && before(&last, &r->heap[(i - 1) / 2]))
         sift_up(r, i);
     else
+        sift_down(r, i);
+}
+
+/* Drop every tombstone and restore the heap bottom-up (O(n)); tlock held. */
+static void compact(crew__reactor_t *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->heap[i].timer)
+            r->heap[k++] = r->heap[i];
+    r->n = k;
+    r->ndead = 0;
+    for (size_t i = 0; i < k; i++)
+        r->heap[i].timer->idx = i;
+    for (size_t i = k / 2; i-- > 0;)
         sift_down(r, i);
 }
 
@@ -105,30 +161,60 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
     return earliest;
 }
 
+/* Tombstones tolerated before a rebuild: half the heap, and never for tiny
+ * heaps (a rebuild of a few slots costs more than the tombstones). */
+#define CREW_TIMER_COMPACT_MIN 64
+
 void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
 {
     pthread_mutex_lock(&r->tlock);
-    if (t->idx != CREW_TIMER_NONE)
-        heap_remove_at(r, t->idx);
+    if (t->idx != CREW_TIMER_NONE) {
+        r->heap[t->idx].timer = NULL;
+        t->idx = CREW_TIMER_NONE;
+        if (++r->ndead > r->n / 2 && r->n >= CREW_TIMER_COMPACT_MIN)
+            compact(r);
+    }
     pthread_mutex_unlock(&r->tlock);
 }
 
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
 {
     crew__wake_batch_t b = { 0 };
+    crew_timer_t *calls = NULL, **calls_tail = &calls; /* FIFO: deadline order. */
     pthread_mutex_lock(&r->tlock);
     while (r->n && r->heap[0].deadline <= now) {
         crew__timer_t *t = r->heap[0].timer;
         heap_remove_at(r, 0);
+        if (!t)
+            continue; /* A tombstone. */
+        if (!t->waiter) {
+            crew_timer_t *c = (crew_timer_t *)t;
+            if (claim_callback(c, CALL_FIRED)) {
+                c->next = NULL;
+                *calls_tail = c;
+                calls_tail = &c->next;
+            }
+            continue;
+        }
         /* Under tlock: the sleeper unregisters under it too, so its frame
          * (and t) stays valid until we let go (park.h rule 4). Sleepers are
          * always tasks (a plain thread sleeps in clock_nanosleep). */
         crew__wake_batch_claim(&b, t->waiter, t->cause);
     }
+    /* Skip tombstones at the top, so the reactor does not wake for them. */
+    while (r->n && !r->heap[0].timer)
+        heap_remove_at(r, 0);
     int64_t next = r->n ? r->heap[0].deadline : -1;
     pthread_mutex_unlock(&r->tlock);
-    /* After the lock: the wakes' hand-over is a cross-thread push and notify. */
+    /* After the lock: the wakes' hand-over is a cross-thread push and notify,
+     * and so is starting each fired callback's task. */
     crew__wake_batch_flush(&b, r->rt);
+    while (calls) {
+        crew_timer_t *c = calls;
+        calls = c->next;
+        crew__task_start_detached(c->task);
+        call_put(c);
+    }
     return next;
 }
 
@@ -179,4 +265,97 @@ int crew_sleep(int64_t ns)
     int64_t now = crew_now();
     /* Clamp: a duration past the end of the clock sleeps until cancelled. */
     return crew_sleep_until(ns > INT64_MAX - now ? INT64_MAX : now + ns);
+}
+
+int crew_rt_call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out)
+{
+    if (!rt || !fn || deadline < 0)
+        return -EINVAL;
+    crew_timer_t *c = crew__alloc(sizeof *c, _Alignof(crew_timer_t));
+    if (!c)
+        return -ENOMEM;
+    int rc = crew__task_new_detached(rt, fn, arg, &c->task);
+    if (rc) {
+        crew__free(c, sizeof *c, _Alignof(crew_timer_t));
+        return rc;
+    }
+    c->tm = (crew__timer_t){ .deadline = deadline, .idx = CREW_TIMER_NONE };
+    c->rt = rt;
+    c->next = NULL;
+    atomic_init(&c->state, CALL_PENDING);
+    atomic_init(&c->refs, out ? 2 : 1);
+    if (out)
+        *out = c;
+    rc = crew__timer_add(&rt->reactor, &c->tm);
+    if (rc < 0) {
+        crew__task_discard(c->task);
+        crew__free(c, sizeof *c, _Alignof(crew_timer_t));
+        return rc;
+    }
+    if (rc == 1)
+        crew__reactor_kick(&rt->reactor);
+    return 0;
+}
+
+int crew_call_at(int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out)
+{
+    crew_rt_t *rt = crew_rt_current();
+    if (!rt)
+        return -EPERM;
+    return crew_rt_call_at(rt, deadline, fn, arg, out);
+}
+
+int crew_call_later(int64_t ns, crew_fn_t fn, void *arg, crew_timer_t **out)
+{
+    if (ns < 0)
+        return -EINVAL;
+    int64_t now = crew_now();
+    return crew_call_at(ns > INT64_MAX - now ? INT64_MAX : now + ns, fn, arg, out);
+}
+
+int crew_timer_cancel(crew_timer_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    int rc;
+    if (claim_callback(c, CALL_CANCELLED)) {
+        /* Still in the heap, and the runtime is alive: its destroy would
+         * have claimed the timer first. */
+        crew__timer_remove(&c->rt->reactor, &c->tm);
+        crew__task_discard(c->task);
+        call_put(c); /* The heap's hold. */
+        rc = 0;
+    } else {
+        rc = atomic_load_explicit(&c->state, memory_order_acquire) == CALL_FIRED ? -EALREADY
+                                                                                 : -ESHUTDOWN;
+    }
+    call_put(c);
+    return rc;
+}
+
+int crew_timer_release(crew_timer_t *c)
+{
+    if (!c)
+        return -EINVAL;
+    call_put(c);
+    return 0;
+}
+
+void crew__timer_drop_callbacks(crew__reactor_t *r)
+{
+    pthread_mutex_lock(&r->tlock);
+    while (r->n) {
+        crew__timer_t *t = r->heap[0].timer;
+        heap_remove_at(r, 0);
+        if (!t)
+            continue;
+        /* No task is live, so every timer left is a callback's. */
+        CREW_ASSERT(!t->waiter);
+        crew_timer_t *c = (crew_timer_t *)t;
+        if (claim_callback(c, CALL_DROPPED)) {
+            crew__task_discard(c->task);
+            call_put(c);
+        }
+    }
+    pthread_mutex_unlock(&r->tlock);
 }

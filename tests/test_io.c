@@ -397,6 +397,7 @@ static void *closer_task(void *arg)
 struct race_lane {
     crew_rt_t *rt;
     unsigned iters;
+    uint64_t seed;
     pthread_t thread;
     unsigned long ready, cancelled;
 };
@@ -404,7 +405,7 @@ struct race_lane {
 static void *race_lane_main(void *arg)
 {
     struct race_lane *l = arg;
-    uint64_t seed = crew_test_seed() + (uintptr_t)l;
+    uint64_t seed = l->seed;
     for (unsigned i = 0; i < l->iters; i++) {
         int p[2];
         if (pipe2(p, O_NONBLOCK | O_CLOEXEC)) {
@@ -454,7 +455,7 @@ static void test_io_cancel_vs_ready(void **state)
     unsigned iters = 3000 / crew_test_slowdown();
     struct race_lane lane[RACE_LANES];
     for (int i = 0; i < RACE_LANES; i++) {
-        lane[i] = (struct race_lane){ .rt = rt, .iters = iters };
+        lane[i] = (struct race_lane){ .rt = rt, .iters = iters, .seed = crew_test_seed() + i };
         assert_int_equal(pthread_create(&lane[i].thread, NULL, race_lane_main, &lane[i]), 0);
     }
     unsigned long ready = 0, cancelled = 0;

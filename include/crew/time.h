@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <crew/export.h>
+#include <crew/runtime.h>
 
 CREW_BEGIN_DECLS
 
@@ -107,6 +108,53 @@ CREW_EXPORT int crew_timeout_end(crew_timeout_t *scope);
  * Suspends; a cancellation point.
  */
 CREW_EXPORT CREW_NODISCARD int crew_wait_for(struct crew_task_s *task, int64_t ns, void **result);
+
+/*
+ * Callback timers (asyncio's call_later / call_at). The callback runs as a
+ * new detached task of the runtime (its return value is ignored), so it may
+ * suspend like any task. The task is allocated when the timer is set, so a
+ * timer that was set always has what it needs to fire.
+ */
+
+/** A pending callback timer's handle. */
+typedef struct crew_timer_s crew_timer_t;
+
+/**
+ * Run @p fn(@p arg) as a task of @p rt at crew_now() time @p deadline (at
+ * once if it has passed). Callable from any thread.
+ * @param out  Receives a handle to cancel the timer with; give it back
+ *             exactly once with crew_timer_cancel() or crew_timer_release().
+ *             NULL: no handle (the timer cannot be cancelled).
+ * @return 0; -EINVAL if @p rt or @p fn is NULL or @p deadline negative;
+ *         -ESHUTDOWN if @p rt is shutting down; -ENOMEM.
+ * Never suspends. If the runtime shuts down before the deadline, the
+ * callback never runs.
+ */
+CREW_EXPORT int crew_rt_call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg,
+                                crew_timer_t **out);
+
+/** As crew_rt_call_at() in the calling task's runtime. @return as
+ *  crew_rt_call_at(), or -EPERM when not called from a crew task. */
+CREW_EXPORT int crew_call_at(int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out);
+
+/** As crew_call_at() @p ns nanoseconds from now (clamped to the end of the
+ *  clock). @return as crew_call_at(); -EINVAL if @p ns is negative. */
+CREW_EXPORT int crew_call_later(int64_t ns, crew_fn_t fn, void *arg, crew_timer_t **out);
+
+/**
+ * Cancel a callback timer and give its handle back. O(1) (amortised).
+ * @return 0 if the timer was cancelled in time: its callback never runs;
+ *         -EALREADY if it had already fired (its task was started, and may
+ *         be running or done); -ESHUTDOWN if the runtime's shutdown dropped
+ *         it (it never ran); -EINVAL if @p timer is NULL. The handle is
+ *         consumed in every case but -EINVAL. Callable from any thread,
+ *         including after crew_rt_destroy(), but not concurrently with it.
+ * Never suspends.
+ */
+CREW_EXPORT int crew_timer_cancel(crew_timer_t *timer);
+
+/** Give a timer's handle back without cancelling it. @return 0, -EINVAL for NULL. */
+CREW_EXPORT int crew_timer_release(crew_timer_t *timer);
 
 CREW_END_DECLS
 
