@@ -9,12 +9,20 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Sleep while *addr == val (returns at once if it differs; may return spuriously). */
 static inline void crew__futex_wait(_Atomic uint32_t *addr, uint32_t val)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/* As crew__futex_wait, for at most ns nanoseconds. */
+static inline void crew__futex_wait_ns(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
+{
+    struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
 /* Wake up to n sleepers on addr. */

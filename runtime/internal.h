@@ -81,7 +81,7 @@ struct crew_task_s {
     void *arg;
     void *result;            /* Written by the task before it publishes JOIN_DONE. */
     int status;              /* crew_join's return: 0, or why the task did not run. */
-    int stack_cls;           /* Stack size class (stack.h). */
+    uint32_t reg_idx;        /* Index in its registry shard (registry.h); under its lock. */
     crew_rt_t *rt;
     crew_task_t *qnext;      /* Link in the injection queue and in overflow batches. */
 
@@ -100,6 +100,8 @@ struct crew_task_s {
     /* Set while a crew_join or crew_detach holds the handle, so a second
      * concurrent caller gets -EBUSY instead of a double release. */
     _Atomic uint8_t handle_busy;
+    uint8_t stack_cls;          /* Stack size class (stack.h). */
+    uint16_t reg_shard;         /* Its registry shard. */
     uint32_t shield;            /* Shield region depth; only the task itself changes it. */
 
     /* Holds: one for the handle, one for the running task. The last put frees. */

@@ -92,6 +92,7 @@ static void rt_free(crew_rt_t *rt)
     crew__free(rt->workers, rt->nworkers * sizeof *rt->workers, _Alignof(crew__worker_t *));
     crew__free(rt->sleepers, rt->nworkers * sizeof *rt->sleepers, _Alignof(unsigned));
     crew__stack_pool_destroy(&rt->stacks);
+    crew__registry_destroy(rt);
     crew__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->sleep_lock);
     if (!(rt->flags & CREW_RT_NO_OVERFLOW_HANDLER))
@@ -127,7 +128,8 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     rt->default_stack = crew__stack_class_size(rt->default_cls);
     rt->workers = crew__zalloc(nw * sizeof *rt->workers, _Alignof(crew__worker_t *));
     rt->sleepers = crew__zalloc(nw * sizeof *rt->sleepers, _Alignof(unsigned));
-    if (!rt->workers || !rt->sleepers) {
+    if (!rt->workers || !rt->sleepers || crew__registry_init(rt)) {
+        crew__registry_destroy(rt);
         crew__free(rt->workers, nw * sizeof *rt->workers, _Alignof(crew__worker_t *));
         crew__free(rt->sleepers, nw * sizeof *rt->sleepers, _Alignof(unsigned));
         crew__free(rt, sizeof *rt, CREW_CACHELINE);
@@ -226,7 +228,13 @@ static uint64_t live_tasks(crew_rt_t *rt)
     return spawned - exited;
 }
 
-int crew_rt_destroy(crew_rt_t *rt)
+/* How often a shutdown past its grace period cancels again: a task spawned
+ * just before the shutdown flag was seen joins the registry after a sweep. */
+#define CREW_SHUTDOWN_RECANCEL_NS (10 * CREW_MS)
+
+/* Steps 1-5 of the shutdown (top of file); from cancel_at on, every live
+ * task is cancelled (INT64_MAX: never). */
+static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
 {
     if (!rt)
         return -EINVAL;
@@ -243,7 +251,15 @@ int crew_rt_destroy(crew_rt_t *rt)
         atomic_thread_fence(memory_order_seq_cst);
         if (live_tasks(rt) == 0)
             break;
-        crew__futex_wait(&rt->idle_seq, seq);
+        int64_t now = cancel_at == INT64_MAX ? 0 : crew_now();
+        if (cancel_at == INT64_MAX) {
+            crew__futex_wait(&rt->idle_seq, seq);
+        } else if (now < cancel_at) {
+            crew__futex_wait_ns(&rt->idle_seq, seq, cancel_at - now);
+        } else {
+            crew__registry_cancel_all(rt);
+            crew__futex_wait_ns(&rt->idle_seq, seq, CREW_SHUTDOWN_RECANCEL_NS);
+        }
     }
     /* A thread outside the runtime may still be between its push of a task
      * that has since finished and the end of its notify (scheduler.c,
@@ -255,6 +271,19 @@ int crew_rt_destroy(crew_rt_t *rt)
     stop_workers(rt, rt->nworkers);
     rt_free(rt);
     return 0;
+}
+
+int crew_rt_destroy(crew_rt_t *rt)
+{
+    return rt_shutdown(rt, INT64_MAX);
+}
+
+int crew_rt_shutdown(crew_rt_t *rt, int64_t grace_ns)
+{
+    if (grace_ns < 0)
+        return -EINVAL;
+    int64_t now = crew_now();
+    return rt_shutdown(rt, grace_ns > INT64_MAX - 1 - now ? INT64_MAX - 1 : now + grace_ns);
 }
 
 int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
@@ -271,7 +300,8 @@ int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
     rc = crew_rt_spawn(rt, fn, arg, NULL, &main_task);
     if (rc == 0)
         rc = crew_join(main_task, result);
-    int drc = crew_rt_destroy(rt);
+    /* As asyncio.run: tasks the main task left running are cancelled. */
+    int drc = crew_rt_shutdown(rt, 0);
     return rc ? rc : drc;
 }
 

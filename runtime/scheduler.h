@@ -13,6 +13,7 @@
 #include "inject.h"
 #include "internal.h"
 #include "reactor.h"
+#include "registry.h"
 #include "runq.h"
 #include "stack.h"
 
@@ -93,6 +94,7 @@ struct crew_rt_s {
     _Atomic bool destroying;
 
     crew__stack_pool_t stacks;
+    crew__registry_t *registry;    /* nworkers + 1 shards of live tasks (registry.h). */
     crew__reactor_t reactor;       /* The crew-reactor thread and the timer heap. */
 };
 

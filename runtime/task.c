@@ -141,6 +141,10 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
     int rc = task_prepare(w, w->rt, fn, arg, opts, &t);
     if (rc)
         return rc;
+    if ((rc = crew__registry_add(w->rt, t, w->index)) != 0) {
+        task_free(t);
+        return rc;
+    }
     /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
     crew__counter_add(&w->spawned, 1);
     CREW_PROBE2(task_spawn, t->id, w->index);
@@ -161,9 +165,14 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     int rc = task_prepare(NULL, rt, fn, arg, opts, &t);
     if (rc)
         return rc;
+    if ((rc = crew__registry_add(rt, t, rt->nworkers)) != 0) {
+        task_free(t);
+        return rc;
+    }
     /* The injection queue counts it (inject.accepted) under its lock. */
     rc = crew__sched_spawn(NULL, rt, t);
     if (rc) {
+        crew__registry_remove(t);
         task_free(t);
         return rc;
     }
@@ -174,20 +183,26 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
 int crew__task_new_detached(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out)
 {
     int rc = task_prepare(NULL, rt, fn, arg, NULL, out);
-    if (rc == 0)
-        atomic_init(&(*out)->refs, 1); /* No handle: only the body's hold. */
+    if (rc)
+        return rc;
+    atomic_init(&(*out)->refs, 1); /* No handle: only the body's hold. */
+    /* Registered now, so starting it later cannot fail for memory, and a
+     * shutdown's cancel reaches it (it then never runs its body). */
+    if ((rc = crew__registry_add(rt, *out, rt->nworkers)) != 0)
+        task_free(*out);
     return rc;
+}
+
+void crew__task_discard(crew_task_t *t)
+{
+    crew__registry_remove(t);
+    task_free(t);
 }
 
 void crew__task_start_detached(crew_task_t *t)
 {
     if (crew__sched_spawn(NULL, t->rt, t))
-        task_free(t); /* Shutdown started: it never runs. */
-}
-
-void crew__task_discard(crew_task_t *t)
-{
-    task_free(t);
+        crew__task_discard(t); /* Shutdown started: it never runs. */
 }
 
 /* Publish the outcome and wake a registered joiner. Runs on the task's own
@@ -237,6 +252,7 @@ void crew__task_finish_exit(crew__worker_t *w, crew_task_t *t)
     crew__fiber_destroy(&t->fiber);
     crew__stack_put(&w->rt->stacks, &w->stacks, t->stack);
     t->stack = NULL;
+    crew__registry_remove(t);
     crew__counter_add(&w->exited, 1);
     crew__task_put(t);
 }
@@ -245,6 +261,7 @@ void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err)
 {
     t->status = err;
     task_complete(t);
+    crew__registry_remove(t);
     crew__counter_add(&w->exited, 1);
     crew__task_put(t);
 }

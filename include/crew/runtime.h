@@ -82,7 +82,7 @@ CREW_EXPORT CREW_NODISCARD int crew_rt_create(const crew_rt_opts_t *opts, crew_r
  * pthread does).
  *
  * Tasks are not cancelled: a task that never finishes makes this call wait for
- * ever. (Cancelling them on shutdown, with a deadline, comes with cancellation.)
+ * ever. crew_rt_shutdown() cancels them after a grace period.
  *
  * @return 0; -EINVAL if @p rt is NULL; -EDEADLK if called from a task of @p rt
  *         (it would wait for itself); -EBUSY if another thread is already
@@ -92,8 +92,22 @@ CREW_EXPORT CREW_NODISCARD int crew_rt_create(const crew_rt_opts_t *opts, crew_r
 CREW_EXPORT int crew_rt_destroy(crew_rt_t *rt);
 
 /**
+ * Graceful shutdown with a deadline: as crew_rt_destroy(), but once
+ * @p grace_ns nanoseconds have passed (0: at once) every task still live is
+ * cancelled (crew_task_cancel), which wakes it wherever it waits (a timer, an
+ * fd, a join, a lock, a channel, an offloaded call) with -ECANCELED; the call
+ * then waits for them to finish their cleanup (shield regions run to their
+ * end) and frees everything. Callback timers still pending never run. A task
+ * that ignores cancellation and never suspends again keeps the call waiting.
+ * @return as crew_rt_destroy(); -EINVAL if @p grace_ns is negative.
+ * Blocks the calling OS thread.
+ */
+CREW_EXPORT int crew_rt_shutdown(crew_rt_t *rt, int64_t grace_ns);
+
+/**
  * Run @p fn(@p arg) as the main task of a new runtime, wait for it, shut the
- * runtime down (waiting for detached tasks too) and return.
+ * runtime down and return. As with asyncio.run(), tasks the main task left
+ * running are cancelled and waited for (crew_rt_shutdown() with no grace).
  *
  * @param opts    NULL for all defaults.
  * @param result  Receives the main task's return value; may be NULL.
