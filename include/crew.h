@@ -10,5 +10,6 @@
 #include <crew/task.h>
 #include <crew/time.h>
 #include <crew/io.h>
+#include <crew/signal.h>
 
 #endif

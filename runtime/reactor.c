@@ -2,6 +2,7 @@
 #include "reactor.h"
 
 #include "alloc.h"
+#include "scheduler.h"
 
 #include <event2/event.h>
 #include <string.h>
@@ -47,6 +48,8 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(r->base);
         return;
     }
+    /* A signal handler or crew_signal_add may have kicked. */
+    crew__signal_dispatch(r->rt);
     /* Something changed the heap's earliest deadline: fire what is due and
      * re-arm for the rest. */
     rearm(r, crew__timer_fire(r, crew_now()));
@@ -62,6 +65,7 @@ static void *reactor_main(void *arg)
 {
     crew__reactor_t *r = arg;
     pthread_setname_np(pthread_self(), "crew-reactor");
+    crew__signal_reactor_start(r->rt);
     event_base_loop(r->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }

@@ -61,7 +61,7 @@ void crew__registry_remove(crew_task_t *t)
     crew__spin_unlock(&r->lock);
 }
 
-uint64_t crew__registry_cancel_all(crew_rt_t *rt)
+uint64_t crew__registry_cancel(crew_rt_t *rt, uint64_t id)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i <= rt->nworkers; i++) {
@@ -69,11 +69,13 @@ uint64_t crew__registry_cancel_all(crew_rt_t *rt)
         /* Under the lock, no task of the shard can be freed: it removes
          * itself (under this lock) before that. A cancel's wake may push
          * the task to the injection queue (a mutex, maybe a futex wake)
-         * under this spin lock: acceptable once, at shutdown. */
+         * under this spin lock: acceptable, at shutdown or once per signal. */
         crew__spin_lock(&r->lock);
         for (uint32_t k = 0; k < r->n; k++)
-            crew_task_cancel(r->v[k]);
-        n += r->n;
+            if (!id || r->v[k]->id == id) {
+                crew_task_cancel(r->v[k]);
+                n++;
+            }
         crew__spin_unlock(&r->lock);
     }
     return n;

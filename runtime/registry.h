@@ -27,8 +27,9 @@ void crew__registry_destroy(crew_rt_t *rt);
 int crew__registry_add(crew_rt_t *rt, crew_task_t *t, unsigned shard);
 /* Remove t, before it can be freed. */
 void crew__registry_remove(crew_task_t *t);
-/* Cancel every registered task (crew_task_cancel); returns how many were
- * registered. */
-uint64_t crew__registry_cancel_all(crew_rt_t *rt);
+/* Cancel the registered task with this id, or every one for id 0
+ * (crew_task_cancel); returns how many were cancelled. Safe whether or not
+ * the task is about to end: no handle is needed. */
+uint64_t crew__registry_cancel(crew_rt_t *rt, uint64_t id);
 
 #endif

@@ -25,6 +25,8 @@
 #include "park.h"
 #include "scheduler.h"
 
+#include <crew/signal.h>
+
 void crew_rt_opts_init(crew_rt_opts_t *opts)
 {
     if (opts) {
@@ -63,7 +65,7 @@ static int check_opts(const crew_rt_opts_t *o, unsigned *workers, size_t *stack)
         for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
             if (o->reserved[i])
                 return -EINVAL;
-        if (o->flags & ~(unsigned)CREW_RT_NO_OVERFLOW_HANDLER)
+        if (o->flags & ~(unsigned)(CREW_RT_NO_OVERFLOW_HANDLER | CREW_RT_STOP_ON_SIGNAL))
             return -EINVAL;
         if (o->workers > CREW_MAX_WORKERS)
             return -EINVAL;
@@ -139,6 +141,7 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     crew__inject_init(&rt->inject);
     crew__stack_pool_init(&rt->stacks);
     crew__idle_init(rt);
+    crew__signal_init(rt);
     if (!(rt->flags & CREW_RT_NO_OVERFLOW_HANDLER) && (rc = crew__overflow_install()) != 0) {
         rt->flags |= CREW_RT_NO_OVERFLOW_HANDLER;
         rt->nworkers = 0;
@@ -257,7 +260,7 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
         } else if (now < cancel_at) {
             crew__futex_wait_ns(&rt->idle_seq, seq, cancel_at - now);
         } else {
-            crew__registry_cancel_all(rt);
+            crew__registry_cancel(rt, 0);
             crew__futex_wait_ns(&rt->idle_seq, seq, CREW_SHUTDOWN_RECANCEL_NS);
         }
     }
@@ -266,6 +269,7 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
      * inject_from_outside): a few instructions, so spinning is fine. */
     while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
         sched_yield();
+    crew__signal_release_all(rt);
     crew__timer_drop_callbacks(&rt->reactor);
     crew__reactor_stop(&rt->reactor);
     stop_workers(rt, rt->nworkers);
@@ -286,6 +290,19 @@ int crew_rt_shutdown(crew_rt_t *rt, int64_t grace_ns)
     return rt_shutdown(rt, grace_ns > INT64_MAX - 1 - now ? INT64_MAX - 1 : now + grace_ns);
 }
 
+/* crew_run's SIGINT/SIGTERM callback (CREW_RT_STOP_ON_SIGNAL), a task. */
+static void *stop_on_signal(void *arg)
+{
+    crew_rt_t *rt = crew_rt_current();
+    atomic_store_explicit(&rt->stopped_by_signal, true, memory_order_relaxed);
+    /* The next Ctrl-C gets the default action (kills), as asyncio.run does
+     * for a second one. */
+    crew_signal_remove(rt, SIGINT);
+    crew_signal_remove(rt, SIGTERM);
+    crew__registry_cancel(rt, (uint64_t)(uintptr_t)arg);
+    return NULL;
+}
+
 int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
 {
     if (!fn)
@@ -296,10 +313,22 @@ int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
     int rc = crew_rt_create(opts, &rt);
     if (rc)
         return rc;
-    crew_task_t *main_task;
+    crew_task_t *main_task = NULL;
     rc = crew_rt_spawn(rt, fn, arg, NULL, &main_task);
-    if (rc == 0)
-        rc = crew_join(main_task, result);
+    if (rc == 0 && (rt->flags & CREW_RT_STOP_ON_SIGNAL)) {
+        void *id = (void *)(uintptr_t)main_task->id;
+        if ((rc = crew_signal_add(rt, SIGINT, stop_on_signal, id)) == 0)
+            rc = crew_signal_add(rt, SIGTERM, stop_on_signal, id);
+        if (rc)
+            crew_task_cancel(main_task);
+    }
+    if (main_task) {
+        int jrc = crew_join(main_task, result);
+        if (!rc)
+            rc = jrc;
+    }
+    if (atomic_load_explicit(&rt->stopped_by_signal, memory_order_relaxed))
+        rc = -EINTR;
     /* As asyncio.run: tasks the main task left running are cancelled. */
     int drc = crew_rt_shutdown(rt, 0);
     return rc ? rc : drc;

@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "reactor.h"
 #include "registry.h"
+#include "signals.h"
 #include "runq.h"
 #include "stack.h"
 
@@ -92,10 +93,12 @@ struct crew_rt_s {
     _Atomic uint32_t started;      /* Workers done with their setup; crew_rt_create waits on it. */
     _Atomic int start_error;       /* First setup error of a worker, or 0. */
     _Atomic bool destroying;
+    _Atomic bool stopped_by_signal; /* crew_run's CREW_RT_STOP_ON_SIGNAL fired. */
 
     crew__stack_pool_t stacks;
     crew__registry_t *registry;    /* nworkers + 1 shards of live tasks (registry.h). */
     crew__reactor_t reactor;       /* The crew-reactor thread and the timer heap. */
+    crew__sigstate_t sig;          /* Signals this runtime has (signals.h). */
 };
 
 /* The worker running the calling thread, or NULL. Not inlined, and opaque to

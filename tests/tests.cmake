@@ -22,6 +22,7 @@ crew_add_test(deadline WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(io WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(call WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(shutdown WORKERS 1 2 4 TIMEOUT 180)
+crew_add_test(signal WORKERS 1 2 4 TIMEOUT 180)
 # The USDT probes documented in runtime/probes.h are in the library.
 if(CREW_WITH_USDT)
   add_test(NAME usdt.probes COMMAND bash ${PROJECT_SOURCE_DIR}/tests/usdt/check_probes.sh $<TARGET_FILE:crew>)

@@ -28,6 +28,11 @@ enum {
      *  stack overflowed. The guard page still stops the overflow; the process
      *  then dies of a plain SIGSEGV. */
     CREW_RT_NO_OVERFLOW_HANDLER = 1u << 0,
+    /** crew_run() only: on SIGINT or SIGTERM, cancel the main task (which
+     *  then shuts the runtime down, cancelling the rest) and return -EINTR.
+     *  A second such signal gets the signal's previous disposition (by
+     *  default it kills the process), as with asyncio.run(). */
+    CREW_RT_STOP_ON_SIGNAL = 1u << 1,
 };
 
 /**
@@ -111,8 +116,12 @@ CREW_EXPORT int crew_rt_shutdown(crew_rt_t *rt, int64_t grace_ns);
  *
  * @param opts    NULL for all defaults.
  * @param result  Receives the main task's return value; may be NULL.
- * @return 0; the errors of crew_rt_create(); -EINVAL if @p fn is NULL;
- *         -EDEADLK if called from inside a crew task (use crew_spawn there).
+ * @return 0 or the main task's join status (crew_join()); the errors of
+ *         crew_rt_create(); -EINVAL if @p fn is NULL; -EDEADLK if called
+ *         from inside a crew task (use crew_spawn there); -EINTR if
+ *         CREW_RT_STOP_ON_SIGNAL was set and SIGINT/SIGTERM stopped it;
+ *         the errors of crew_signal_add() for that flag (-EBUSY when
+ *         another runtime has SIGINT or SIGTERM).
  * Blocks the calling OS thread.
  */
 CREW_EXPORT CREW_NODISCARD int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts,
