@@ -9,5 +9,7 @@
 #include <crew/runtime.h>
 #include <crew/task.h>
 #include <crew/time.h>
+#include <crew/executor.h>
+#include <crew/file.h>
 
 #endif

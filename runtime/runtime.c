@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "executor.h"
 #include "futex.h"
 #include "park.h"
 #include "scheduler.h"
@@ -250,6 +251,7 @@ int crew_rt_destroy(crew_rt_t *rt)
      * inject_from_outside): a few instructions, so spinning is fine. */
     while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
         sched_yield();
+    crew__executor_rt_fini(rt);
     crew__reactor_stop(&rt->reactor);
     stop_workers(rt, rt->nworkers);
     rt_free(rt);

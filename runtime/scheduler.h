@@ -94,6 +94,7 @@ struct crew_rt_s {
 
     crew__stack_pool_t stacks;
     crew__reactor_t reactor;       /* The crew-reactor thread and the timer heap. */
+    _Atomic(crew_executor_t *) executor; /* Default executor, created on first use (executor.c). */
 };
 
 /* The worker running the calling thread, or NULL. Not inlined, and opaque to
