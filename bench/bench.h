@@ -86,4 +86,7 @@ int bench_fib_parallel(bench_t *b);
 /* Timer workloads (time.c). */
 int bench_timers(bench_t *b);
 
+/* Executor workloads (executor.c). */
+int bench_blocking_offload(bench_t *b);
+
 #endif

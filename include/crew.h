@@ -11,5 +11,7 @@
 #include <crew/time.h>
 #include <crew/io.h>
 #include <crew/signal.h>
+#include <crew/executor.h>
+#include <crew/file.h>
 
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "executor.h"
 #include "futex.h"
 #include "park.h"
 #include "scheduler.h"
@@ -271,6 +272,7 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
         sched_yield();
     crew__signal_release_all(rt);
     crew__timer_drop_callbacks(&rt->reactor);
+    crew__executor_rt_fini(rt);
     crew__reactor_stop(&rt->reactor);
     stop_workers(rt, rt->nworkers);
     rt_free(rt);

@@ -99,6 +99,7 @@ struct crew_rt_s {
     crew__registry_t *registry;    /* nworkers + 1 shards of live tasks (registry.h). */
     crew__reactor_t reactor;       /* The crew-reactor thread and the timer heap. */
     crew__sigstate_t sig;          /* Signals this runtime has (signals.h). */
+    _Atomic(crew_executor_t *) executor; /* Default executor, created on first use (executor.c). */
 };
 
 /* The worker running the calling thread, or NULL. Not inlined, and opaque to

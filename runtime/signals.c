@@ -203,30 +203,32 @@ static int first_common(const sigset_t *set, const sigset_t *of)
     return 0;
 }
 
-int crew_signal_wait(const sigset_t *set, int *signo)
+int crew_signal_wait(const int *signos, size_t n, int *signo)
 {
-    if (!set || !signo)
+    if (!signos || !n || !signo)
         return -EINVAL;
     crew_task_t *self = crew__task_self();
     if (!self)
         return -EPERM;
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < n; i++) {
+        if (signos[i] <= 0 || signos[i] >= NSIG)
+            return -EINVAL;
+        sigaddset(&set, signos[i]);
+    }
     crew__sigstate_t *s = &self->rt->sig;
-    crew__sig_wait_t wt = { .set = set };
+    crew__sig_wait_t wt = { .set = &set };
     int rc = crew__waiter_prepare(&wt.w);
     if (rc)
         return rc;
     crew__spin_lock(&s->lock);
-    bool empty = true, foreign = false;
-    for (int i = 1; i < NSIG; i++)
-        if (sigismember(set, i) == 1) {
-            empty = false;
-            foreign |= sigismember(&s->owned, i) != 1;
+    for (size_t i = 0; i < n; i++)
+        if (sigismember(&s->owned, signos[i]) != 1) {
+            crew__spin_unlock(&s->lock);
+            return -EINVAL;
         }
-    if (empty || foreign) {
-        crew__spin_unlock(&s->lock);
-        return -EINVAL;
-    }
-    int got = first_common(set, &s->unclaimed);
+    int got = first_common(&set, &s->unclaimed);
     if (got) {
         sigdelset(&s->unclaimed, got);
         crew__spin_unlock(&s->lock);

@@ -9,7 +9,8 @@
 #include <string.h>
 
 struct waitarg {
-    sigset_t set;
+    int set[2];
+    size_t n;
     _Atomic int rc, signo;
 };
 
@@ -17,15 +18,15 @@ static void *wait_task(void *arg)
 {
     struct waitarg *a = arg;
     int s = 0;
-    atomic_store(&a->rc, crew_signal_wait(&a->set, &s));
+    atomic_store(&a->rc, crew_signal_wait(a->set, a->n, &s));
     atomic_store(&a->signo, s);
     return NULL;
 }
 
 static void waitarg_init(struct waitarg *a, int signo)
 {
-    sigemptyset(&a->set);
-    sigaddset(&a->set, signo);
+    a->set[0] = signo;
+    a->n = 1;
     atomic_init(&a->rc, 1000);
     atomic_init(&a->signo, 0);
 }
@@ -37,7 +38,8 @@ static void test_signal_wait(void **state)
     assert_int_equal(crew_signal_add(rt, SIGUSR1, NULL, NULL), 0);
     struct waitarg a;
     waitarg_init(&a, SIGUSR1);
-    sigaddset(&a.set, SIGUSR1);
+    a.set[a.n++] = SIGUSR2; /* Two signals, one of them added. */
+    assert_int_equal(crew_signal_add(rt, SIGUSR2, NULL, NULL), 0);
     crew_task_t *t;
     assert_int_equal(crew_rt_spawn(rt, wait_task, &a, NULL, &t), 0);
     TC_WAIT_UNTIL(crew_task_state(t) == CREW_TASK_WAITING);
@@ -96,12 +98,9 @@ struct burst {
 static void *burst_waiter(void *arg)
 {
     struct burst *b = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    int s;
+    int set[] = { SIGUSR1 }, s;
     while (!atomic_load(&b->stop)) {
-        int rc = crew_signal_wait(&set, &s);
+        int rc = crew_signal_wait(set, 1, &s);
         if (rc == -ECANCELED)
             break;
         TC_CHECK_EQ(rc, 0);
@@ -183,12 +182,14 @@ static void test_signal_one_runtime_per_signal(void **state)
 static void *bad_wait_task(void *arg)
 {
     (void)arg;
-    sigset_t empty;
-    sigemptyset(&empty);
-    int s;
-    TC_CHECK_EQ(crew_signal_wait(NULL, &s), -EINVAL);
-    TC_CHECK_EQ(crew_signal_wait(&empty, NULL), -EINVAL);
-    TC_CHECK_EQ(crew_signal_wait(&empty, &s), -EINVAL);
+    int set[] = { SIGUSR1 }, bad[] = { 0 }, big[] = { NSIG }, s;
+    TC_CHECK_EQ(crew_signal_wait(NULL, 1, &s), -EINVAL);
+    TC_CHECK_EQ(crew_signal_wait(set, 1, NULL), -EINVAL);
+    TC_CHECK_EQ(crew_signal_wait(set, 0, &s), -EINVAL);
+    TC_CHECK_EQ(crew_signal_wait(bad, 1, &s), -EINVAL);
+    TC_CHECK_EQ(crew_signal_wait(big, 1, &s), -EINVAL);
+    /* Not added to this runtime. */
+    TC_CHECK_EQ(crew_signal_wait(set, 1, &s), -EINVAL);
     return NULL;
 }
 
@@ -202,11 +203,8 @@ static void test_signal_bad_input(void **state)
     assert_int_equal(crew_signal_add(NULL, SIGUSR1, NULL, NULL), -EINVAL);
     assert_int_equal(crew_signal_remove(NULL, SIGUSR1), -EINVAL);
     assert_int_equal(crew_signal_remove(rt, 0), -EINVAL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    int s;
-    assert_int_equal(crew_signal_wait(&set, &s), -EPERM);
+    int set[] = { SIGUSR1 }, s;
+    assert_int_equal(crew_signal_wait(set, 1, &s), -EPERM);
     tc_run(bad_wait_task, NULL);
     tc_assert_clean();
     assert_int_equal(crew_rt_destroy(rt), 0);

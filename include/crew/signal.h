@@ -13,7 +13,7 @@
 #ifndef CREW_SIGNAL_H
 #define CREW_SIGNAL_H
 
-#include <signal.h>
+#include <stddef.h>
 
 #include <crew/export.h>
 #include <crew/runtime.h>
@@ -45,17 +45,17 @@ CREW_EXPORT int crew_signal_add(crew_rt_t *rt, int signo, crew_fn_t fn, void *ar
 CREW_EXPORT int crew_signal_remove(crew_rt_t *rt, int signo);
 
 /**
- * Wait until one of the signals in @p set is delivered to the calling task's
- * runtime, and store its number in @p signo. Every signal in @p set must have
- * been added to the runtime. A signal that arrived while no task waited and
- * no callback took it is returned at once (and consumed).
- * @return 0; -EINVAL if @p set or @p signo is NULL, @p set is empty or has a
- *         signal the runtime does not have; -EPERM when not called from a
- *         crew task; -ENOENT if the signals were removed while waiting;
- *         -ECANCELED, -ETIMEDOUT.
+ * Wait until one of the @p n signals in @p signos is delivered to the calling
+ * task's runtime, and store its number in @p signo. Every one must have been
+ * added to the runtime. A signal that arrived while no task waited and no
+ * callback took it is returned at once (and consumed).
+ * @return 0; -EINVAL if @p signos or @p signo is NULL, @p n is 0, or a
+ *         signal is out of range or not the runtime's; -EPERM when not called
+ *         from a crew task; -ENOENT if the signals were removed while
+ *         waiting; -ECANCELED, -ETIMEDOUT.
  * Suspends; a cancellation point.
  */
-CREW_EXPORT int crew_signal_wait(const sigset_t *set, int *signo);
+CREW_EXPORT int crew_signal_wait(const int *signos, size_t n, int *signo);
 
 CREW_END_DECLS
 
