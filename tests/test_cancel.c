@@ -1148,6 +1148,8 @@ static void test_cancel_self(void **state)
 #define RACE_SPIN_START 512u
 #define RACE_SPIN_MIN 16u
 #define RACE_SPIN_MAX (1u << 22)
+/* The race's wall-clock budget, whatever the build. */
+#define RACE_BUDGET_NS (10 * CREW_S)
 
 struct race_iter {
     unsigned child_yields;  /* Yields before the child returns. */
@@ -1212,7 +1214,15 @@ static void test_cancel_race_join(void **state)
     struct tc_progress prog;
     crew_rt_t *rt = tc_rt_create();
     tc_progress_start(&prog, "cancel race", 10);
+    /* Bounded in time as well as in rounds: on a loaded machine a delay
+     * bound that grew large makes each round slow. */
+    int64_t budget_end = crew_now() + RACE_BUDGET_NS;
     for (unsigned i = 0; i < iters; i++) {
+        if (crew_now() > budget_end) {
+            fprintf(stderr, "# time budget used up after %u of %u iterations\n", i, iters);
+            iters = i;
+            break;
+        }
         uint64_t r = crew_test_rand(&seed);
         struct race_iter it = { 0 };
         it.child_yields = (unsigned)(r & 31);
