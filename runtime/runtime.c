@@ -265,10 +265,11 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
             crew__futex_wait_ns(&rt->idle_seq, seq, CREW_SHUTDOWN_RECANCEL_NS);
         }
     }
-    /* A thread outside the runtime may still be between its push of a task
-     * that has since finished and the end of its notify (scheduler.c,
-     * inject_from_outside): a few instructions, so spinning is fine. */
-    while (atomic_load_explicit(&rt->outside_pushers, memory_order_acquire))
+    /* A thread outside the runtime may still be inside a call on it
+     * (crew__rt_enter), or between its push of a task that has since
+     * finished and the end of its notify (scheduler.c, inject_from_outside):
+     * a few instructions, so spinning is fine. seq_cst: crew__rt_enter. */
+    while (atomic_load_explicit(&rt->outside_pushers, memory_order_seq_cst))
         sched_yield();
     crew__signal_release_all(rt);
     crew__timer_drop_callbacks(&rt->reactor);

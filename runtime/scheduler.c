@@ -127,9 +127,27 @@ static int inject_from_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *l
     int rc = crew__inject_push(&rt->inject, first, last, n, flags);
     if (rc == 0)
         crew__idle_notify(rt, true);
-    /* Release: our last touch of rt precedes the destroyer's acquire load. */
-    atomic_fetch_sub_explicit(&rt->outside_pushers, 1, memory_order_release);
+    crew__rt_leave(rt);
     return rc;
+}
+
+int crew__rt_enter(crew_rt_t *rt)
+{
+    /* seq_cst on both sides of a store-load pair: rt_shutdown stores
+     * shutdown, then loads outside_pushers; we add, then load shutdown.
+     * Either it sees us (and waits for leave) or we see the flag. */
+    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&rt->shutdown, memory_order_seq_cst)) {
+        crew__rt_leave(rt);
+        return -ESHUTDOWN;
+    }
+    return 0;
+}
+
+void crew__rt_leave(crew_rt_t *rt)
+{
+    /* Release: our last touch of rt precedes the destroyer's load. */
+    atomic_fetch_sub_explicit(&rt->outside_pushers, 1, memory_order_release);
 }
 
 void crew__sched_wake(crew_task_t *t)

@@ -83,9 +83,10 @@ struct crew_rt_s {
     unsigned *sleepers;            /* Stack of parked worker indexes; under sleep_lock. */
     unsigned nsleepers;            /* Under sleep_lock. */
 
-    /* Threads outside this runtime inside crew__sched_wake/spawn for it: after
-     * their push the task may finish at once, so crew_rt_destroy waits for
-     * them to leave before it frees what they still touch (the notify). */
+    /* Threads outside this runtime inside a call that touches it
+     * (crew__rt_enter/leave, and crew__sched_wake/spawn for it: after their
+     * push the task may finish at once): crew_rt_destroy waits for them to
+     * leave before it frees what they still touch. */
     _Atomic uint32_t outside_pushers;
     _Atomic bool shutdown;         /* Refuse new spawns. */
     _Atomic bool stop;             /* Workers exit when idle. */
@@ -110,6 +111,14 @@ void crew__worker_set_self(crew__worker_t *w);
 
 /* The task running on the calling thread, or NULL. Same rules. */
 crew_task_t *crew__task_self(void);
+
+/* A call from outside rt's workers that touches rt (crew_rt_spawn,
+ * crew_rt_call_at) brackets itself with these, so a shutdown running at the
+ * same time either refuses it (-ESHUTDOWN from enter) or waits for leave
+ * before freeing rt. Calling after the shutdown has returned is still a
+ * use-after-free, as with any freed object. */
+int crew__rt_enter(crew_rt_t *rt);
+void crew__rt_leave(crew_rt_t *rt);
 
 /* Make t runnable. From a worker of t's runtime: the next slot (a woken or
  * new task runs next); from elsewhere: the injection queue. inject_force

@@ -161,23 +161,22 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     crew__worker_t *w = crew__worker_self();
     if (w && w->rt == rt && w->current)
         return crew_spawn(fn, arg, opts, out);
-    crew_task_t *t;
-    int rc = task_prepare(NULL, rt, fn, arg, opts, &t);
+    int rc = crew__rt_enter(rt);
     if (rc)
         return rc;
-    if ((rc = crew__registry_add(rt, t, rt->nworkers)) != 0) {
+    crew_task_t *t;
+    rc = task_prepare(NULL, rt, fn, arg, opts, &t);
+    if (rc == 0 && (rc = crew__registry_add(rt, t, rt->nworkers)) != 0)
         task_free(t);
-        return rc;
-    }
     /* The injection queue counts it (inject.accepted) under its lock. */
-    rc = crew__sched_spawn(NULL, rt, t);
-    if (rc) {
+    if (rc == 0 && (rc = crew__sched_spawn(NULL, rt, t)) != 0) {
         crew__registry_remove(t);
         task_free(t);
-        return rc;
     }
-    *out = t;
-    return 0;
+    if (rc == 0)
+        *out = t;
+    crew__rt_leave(rt);
+    return rc;
 }
 
 int crew__task_new_detached(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out)

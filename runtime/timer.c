@@ -267,10 +267,23 @@ int crew_sleep(int64_t ns)
     return crew_sleep_until(ns > INT64_MAX - now ? INT64_MAX : now + ns);
 }
 
+static int call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out);
+
 int crew_rt_call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out)
 {
     if (!rt || !fn || deadline < 0)
         return -EINVAL;
+    int rc = crew__rt_enter(rt);
+    if (rc)
+        return rc;
+    rc = call_at(rt, deadline, fn, arg, out);
+    crew__rt_leave(rt);
+    return rc;
+}
+
+/* crew_rt_call_at inside crew__rt_enter/leave. */
+static int call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg, crew_timer_t **out)
+{
     crew_timer_t *c = crew__alloc(sizeof *c, _Alignof(crew_timer_t));
     if (!c)
         return -ENOMEM;

@@ -133,7 +133,34 @@ static void test_shutdown_bad_input(void **state)
 }
 
 /* Row 7: spawns from other threads and from tasks race with the shutdown;
- * each spawn either runs its task or fails with -ESHUTDOWN. */
+ * each spawn either runs its task or fails with -ESHUTDOWN. A thread may call
+ * into a runtime while it shuts down, not after the shutdown returned: a
+ * task that ignores cancellation (the holder) keeps the runtime alive until
+ * the spawners have been refused and stopped. */
+static _Atomic int holder_release;
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&holder_release))
+        (void)crew_yield(); /* -ECANCELED once cancelled: it holds on anyway. */
+    return NULL;
+}
+
+struct shutdown_call {
+    crew_rt_t *rt;
+    int64_t grace;
+    int rc;
+    pthread_t thread;
+};
+
+static void *shutdown_thread(void *arg)
+{
+    struct shutdown_call *c = arg;
+    c->rc = crew_rt_shutdown(c->rt, c->grace);
+    return NULL;
+}
+
 struct spawner {
     crew_rt_t *rt;
     pthread_t thread;
@@ -177,6 +204,10 @@ static void test_shutdown_vs_spawn(void **state)
         crew_rt_t *rt = tc_rt_create();
         static _Atomic int ran;
         atomic_store(&ran, 0);
+        atomic_store(&holder_release, 0);
+        crew_task_t *h;
+        assert_int_equal(crew_rt_spawn(rt, holder, NULL, NULL, &h), 0);
+        assert_int_equal(crew_detach(h), 0);
         struct spawner s[2];
         for (int i = 0; i < 2; i++) {
             s[i] = (struct spawner){ .rt = rt, .ran = &ran };
@@ -186,11 +217,15 @@ static void test_shutdown_vs_spawn(void **state)
         /* The spawners only stop once refused, so they keep racing until the
          * shutdown closes the runtime. */
         bool cancel = r % 2;
-        assert_int_equal(crew_rt_shutdown(rt, cancel ? 0 : 3600 * CREW_S), 0);
+        struct shutdown_call sc = { .rt = rt, .grace = cancel ? 0 : 3600 * CREW_S, .rc = 1 };
+        assert_int_equal(pthread_create(&sc.thread, NULL, shutdown_thread, &sc), 0);
         for (int i = 0; i < 2; i++) {
             assert_int_equal(pthread_join(s[i].thread, NULL), 0);
             assert_int_equal(s[i].refused, 1);
         }
+        atomic_store(&holder_release, 1);
+        assert_int_equal(pthread_join(sc.thread, NULL), 0);
+        assert_int_equal(sc.rc, 0);
         /* Without cancelling, every accepted outside spawn ran (the tasks'
          * own spawns add more); with it, queued ones may never start. */
         if (!cancel)
