@@ -25,6 +25,9 @@ static const bench_workload_t workloads[] = {
     { "chained_spawn", { "depth" }, { 1000000 }, bench_chained_spawn },
     { "fib_parallel", { "n", "cutoff" }, { 30, 2 }, bench_fib_parallel },
     { "timers", { "tasks", "max_ms", "seed" }, { 100000, 100, 42 }, bench_timers },
+    { "ping_pong", { "pairs", "rounds" }, { 1000, 1000 }, bench_ping_pong },
+    { "channel_mpmc", { "msgs", "producers", "consumers", "cap" }, { 10000000, 4, 4, 1024 },
+      bench_channel_mpmc },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -86,4 +86,8 @@ int bench_fib_parallel(bench_t *b);
 /* Timer workloads (time.c). */
 int bench_timers(bench_t *b);
 
+/* Channel workloads (chan.c). */
+int bench_ping_pong(bench_t *b);
+int bench_channel_mpmc(bench_t *b);
+
 #endif

@@ -9,5 +9,6 @@
 #include <crew/runtime.h>
 #include <crew/task.h>
 #include <crew/time.h>
+#include <crew/chan.h>
 
 #endif
