@@ -112,12 +112,11 @@ int bench_yield_many(bench_t *b)
 
 /* ------------------------------------------------------------ chained_spawn */
 
-/* crew has no oneshot channel yet: the last task stores D into `last` and the
- * main task polls it between crew_yield() calls (docs/benchmarks.md lists this
- * deviation). The spawns measured are the same. */
+/* The last task (or one whose spawn failed) sends its k on a oneshot
+ * channel that the main task receives from, as the spec says. */
 static struct {
     uint64_t depth;             /* written before task 1 is spawned; read-only after */
-    _Atomic uint64_t last;      /* 0 until the last (or a failing) task stores its k */
+    crew_chan_t *done;          /* the oneshot; created before the clock */
     _Atomic int err;            /* first crew_spawn error of the chain, or 0 */
 } chain;
 
@@ -133,9 +132,10 @@ static void *chain_step(void *arg)
         }
         atomic_store_explicit(&chain.err, err, memory_order_relaxed);
     }
-    /* Release: pairs with the acquire load in bench_chained_spawn, which then
-     * sees chain.err too. */
-    atomic_store_explicit(&chain.last, k, memory_order_release);
+    /* The channel's hand-off orders chain.err before the main task's read. */
+    int err = crew_chan_send(chain.done, &k);
+    if (err)
+        atomic_store_explicit(&chain.err, err, memory_order_relaxed);
     return NULL;
 }
 
@@ -143,24 +143,28 @@ int bench_chained_spawn(bench_t *b)
 {
     const uint64_t d = b->size[0];
     crew_task_t *first;
-    uint64_t got;
+    uint64_t got = 0;
+    crew_chan_opts_t o = CREW_CHAN_OPTS_INIT;
+    o.flags = CREW_CHAN_ONESHOT;
     chain.depth = d;
-    atomic_store_explicit(&chain.last, 0, memory_order_relaxed);
     atomic_store_explicit(&chain.err, 0, memory_order_relaxed);
+    int err = crew_chan_create(sizeof(uint64_t), 1, &o, &chain.done);
+    if (err)
+        return bench_fail(b, "crew_chan_create: %s", crew_strerror(err));
 
     const uint64_t t0 = bench_now_ns();
-    int err = crew_spawn(chain_step, U64_ARG(1), NULL, &first);
-    if (err)
-        return bench_fail(b, "crew_spawn: %s", crew_strerror(err));
-    (void)crew_detach(first);
-    while ((got = atomic_load_explicit(&chain.last, memory_order_acquire)) == 0)
-        (void)crew_yield();
+    err = crew_spawn(chain_step, U64_ARG(1), NULL, &first);
+    if (err == 0) {
+        (void)crew_detach(first);
+        err = crew_chan_recv(chain.done, &got);
+    }
     const uint64_t el = bench_now_ns() - t0;
+    crew_chan_destroy(chain.done);
 
-    err = atomic_load_explicit(&chain.err, memory_order_relaxed);
+    if (!err)
+        err = atomic_load_explicit(&chain.err, memory_order_relaxed);
     if (err)
-        return bench_fail(b, "crew_spawn in task %llu: %s", (unsigned long long)got,
-                          crew_strerror(err));
+        return bench_fail(b, "chain (task %llu): %s", (unsigned long long)got, crew_strerror(err));
     if (got != d)
         return bench_fail(b, "last task %llu != %llu", (unsigned long long)got,
                           (unsigned long long)d);

@@ -13,5 +13,6 @@
 #include <crew/signal.h>
 #include <crew/executor.h>
 #include <crew/file.h>
+#include <crew/chan.h>
 
 #endif

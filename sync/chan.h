@@ -1,0 +1,215 @@
+/* Channels, internal: the channel object, the wait queues and the interface
+ * between the generic part (chan.c, select.c) and the two implementations
+ * (chan_ring.c: the lock-free bounded ring; chan_locked.c: rendezvous,
+ * unbounded and oneshot under the channel's spin lock).
+ *
+ * Waiting (select.c). Every waiting operation, a plain send or receive
+ * included, is a select: a context on the waiter's stack (a park.h waiter
+ * plus a `selected` word) and one wait-queue node per operation, kept in the
+ * operation's crew_select_op_t. A peer that makes progress for a waiter
+ * claims it by CASing `selected` from WAITING to a token naming the
+ * operation, so at most one operation of a select is ever claimed; the
+ * waiter itself can only abort (WAITING -> ABORTED) when it stops waiting for
+ * another reason (cancel, deadline, readiness seen while registering). A
+ * claim is made under the claimed node's channel lock, the claimer does all
+ * it has to do (copy the item, wake the waiter) before it unlocks, and the
+ * waiter takes every channel lock it registered under before it returns, so
+ * no claimer touches the waiter's stack after it returned (park.h rule 4).
+ *
+ * Two kinds of claim:
+ *   - DONE (chan_locked.c): the claimer completed the operation (copied the
+ *     item to or from the waiter's buffer, or found the channel closed and
+ *     set status); the waiter returns it even if it was cancelled at the same
+ *     moment (the item is never lost: the cancellation stays pending).
+ *   - RETRY (chan_ring.c): the ring changed in a way that may let the
+ *     operation succeed; the waiter retries it. A waiter that wakes for a
+ *     cancel or a deadline instead passes the hint on to the next waiter of
+ *     that queue, so a notification is never swallowed. */
+#ifndef CREW_SYNC_CHAN_H
+#define CREW_SYNC_CHAN_H
+
+#include <crew/chan.h>
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "internal.h"
+#include "park.h"
+#include "scheduler.h"
+
+/* A select's waiting context (on the waiter's stack). */
+typedef struct crew__sel {
+    crew__waiter_t w;
+    /* WAITING, ABORTED, or a claim: the address of the claimed op ORed with
+     * SEL_DONE for a DONE claim. Written by CAS only: by claimers (under the
+     * claimed node's channel lock) and by the waiter (abort). */
+    _Atomic uintptr_t selected;
+} crew__sel_t;
+
+#define CREW_SEL_WAITING ((uintptr_t)0)
+#define CREW_SEL_ABORTED ((uintptr_t)1)
+#define CREW_SEL_DONE ((uintptr_t)2)
+
+/* A wait-queue node; lives in crew_select_op_t.internal. All fields under
+ * the channel's lock. */
+typedef struct crew__chan_node {
+    struct crew__chan_node *prev, *next;
+    crew__sel_t *sel;
+    uintptr_t linked;
+} crew__chan_node_t;
+
+_Static_assert(sizeof(crew__chan_node_t) <= sizeof(((crew_select_op_t *)0)->internal),
+               "crew__chan_node_t must fit in crew_select_op_t.internal");
+
+static inline crew__chan_node_t *crew__op_node(crew_select_op_t *op)
+{
+    return (crew__chan_node_t *)(void *)op->internal;
+}
+
+static inline crew_select_op_t *crew__node_op(crew__chan_node_t *n)
+{
+    return (crew_select_op_t *)(void *)((char *)n - offsetof(crew_select_op_t, internal));
+}
+
+/* A FIFO of waiting operations of one direction. */
+typedef struct crew__chan_q {
+    crew__chan_node_t *head, *tail; /* Under the channel lock. */
+    /* Nodes queued: written under the lock, read without it by the ring's
+     * "anyone waiting?" check (seq_cst fences, chan_ring.c). */
+    _Atomic size_t nwait;
+} crew__chan_q_t;
+
+enum crew__chan_kind {
+    CREW_CHAN_RING = 1,   /* Bounded: chan_ring.c. */
+    CREW_CHAN_LOCKED = 2, /* Rendezvous, unbounded, oneshot: chan_locked.c. */
+};
+
+/* A block of the locked flavour's item FIFO. */
+typedef struct crew__chan_blk {
+    struct crew__chan_blk *next;
+    _Alignas(16) unsigned char items[];
+} crew__chan_blk_t;
+
+struct crew_chan_s {
+    /* Read-only after creation. */
+    size_t elem_size;
+    size_t capacity;
+    unsigned kind;
+    unsigned flags;
+    crew_chan_item_free_t item_free;
+    void *item_free_ctx;
+    /* Ring: slot stride, slot array, and the lap encoding (chan_ring.c). */
+    size_t stride;
+    unsigned char *slots;
+    size_t mark_bit, one_lap;
+    /* Locked flavour: items per block. */
+    size_t blk_items;
+
+    /* Ring positions, each on its own line: head is the receivers', tail the
+     * senders' (with the closed mark bit). */
+    _Alignas(CREW_CACHELINE) _Atomic size_t head;
+    _Alignas(CREW_CACHELINE) _Atomic size_t tail;
+
+    /* Spin lock guarding the queues and the locked flavour's state. */
+    _Alignas(CREW_CACHELINE) _Atomic uint32_t lock;
+    crew__chan_q_t sendq, recvq;
+    /* Locked flavour state, under lock. */
+    crew__chan_blk_t *first, *last, *spare;
+    size_t count;      /* Buffered items. */
+    size_t rd, wr;     /* Read index in first, write index in last. */
+    bool closed;       /* The ring keeps its closed flag in tail instead. */
+};
+
+/* The channel lock. Unlike crew__spin_lock it yields the CPU after a short
+ * spin: plain threads use channels too, and a holder preempted by the OS
+ * (more threads than cores) would otherwise cost every spinner a whole time
+ * slice. Critical sections are a few dozen instructions plus a wake. */
+static inline void crew__chan_lock(crew_chan_t *ch)
+{
+    for (unsigned spins = 0;; spins++) {
+        /* Acquire: pairs with the release in crew__chan_unlock. */
+        if (!atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
+            return;
+        while (atomic_load_explicit(&ch->lock, memory_order_relaxed)) {
+            if (spins++ < 64)
+                crew__cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+static inline void crew__chan_unlock(crew_chan_t *ch)
+{
+    atomic_store_explicit(&ch->lock, 0, memory_order_release);
+}
+
+/* Copy one item (sizes 8 and 16 inline: the common u64 and pointer pair). */
+static inline void crew__chan_copy(void *dst, const void *src, size_t n)
+{
+    if (n == 8)
+        memcpy(dst, src, 8);
+    else if (n == 16)
+        memcpy(dst, src, 16);
+    else
+        memcpy(dst, src, n);
+}
+
+/* ---- Wait queues (chan.c); the channel lock is held. ---- */
+void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n);
+void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n);
+/* Pop nodes until one's select is claimed with token (| the op address);
+ * returns that node, or NULL when the queue ran out. Nodes whose claim
+ * failed belong to selects that stopped waiting; they are dropped. */
+crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag);
+/* Whether q holds a node whose select still waits and is not self. */
+bool crew__chan_q_has_other(const crew__chan_q_t *q, const crew__sel_t *self);
+
+/* ---- Per-flavour operations (chan_ring.c, chan_locked.c). ---- */
+/* Complete a send/receive without waiting: 0, -EAGAIN, CREW_CHAN_CLOSED,
+ * -ENOMEM. */
+int crew__ring_try_send(crew_chan_t *ch, const void *item);
+int crew__ring_try_recv(crew_chan_t *ch, void *item);
+int crew__locked_try_send(crew_chan_t *ch, const void *item);
+int crew__locked_try_recv(crew_chan_t *ch, void *item);
+/* Queue op's node (op->chan == ch) for its select; returns true if the
+ * operation may be able to complete now (then the caller aborts its wait
+ * and retries). */
+bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
+bool crew__locked_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
+/* Wake one waiter of q with a RETRY claim (the ring's notification). */
+void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q);
+/* Close: 0, or CREW_CHAN_CLOSED if it already was. */
+int crew__ring_close(crew_chan_t *ch);
+int crew__locked_close(crew_chan_t *ch);
+size_t crew__ring_len(const crew_chan_t *ch);
+/* Destroy helpers: run item_free over what is buffered, free the storage. */
+void crew__ring_drain(crew_chan_t *ch);
+void crew__locked_drain(crew_chan_t *ch);
+
+/* The waiting part of a send, receive or select (select.c); ops already
+ * validated, the fast path already failed once. */
+int crew__select_wait(crew_select_op_t *ops, size_t n);
+
+/* The check every waiting channel call makes first, even when it need not
+ * wait (as crew_join does): -ECANCELED, -ETIMEDOUT or 0; 0 on a plain thread. */
+static inline int crew__chan_suspend_check(void)
+{
+    crew_task_t *self = crew__task_self();
+    return self ? crew__suspend_check(self) : 0;
+}
+
+/* Try one op without waiting. */
+static inline int crew__chan_try_op(crew_select_op_t *op)
+{
+    crew_chan_t *ch = op->chan;
+    if (op->dir == CREW_SELECT_SEND)
+        return ch->kind == CREW_CHAN_RING ? crew__ring_try_send(ch, op->item)
+                                          : crew__locked_try_send(ch, op->item);
+    return ch->kind == CREW_CHAN_RING ? crew__ring_try_recv(ch, op->item)
+                                      : crew__locked_try_recv(ch, op->item);
+}
+
+#endif

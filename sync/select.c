@@ -1,0 +1,175 @@
+/* Select, and the waiting part of every channel send and receive.
+ *
+ * The protocol (chan.h has the claim rules):
+ *  1. Fast path: try every enabled operation once, starting at a random
+ *     one (fairness); the first that completes (or finds its channel
+ *     closed) is the result.
+ *  2. Arm the waiter (crew__waiter_prepare: cancellation and deadlines are
+ *     checked here), set selected = WAITING, and queue one node per
+ *     operation. Each registration reports whether its operation looks
+ *     possible now; at the first that does, stop registering and try to
+ *     abort (step 4) instead of waiting.
+ *  3. Wait (crew__waiter_wait: parks a task, with its deadline timer, or
+ *     blocks a thread). A READY wake only ever comes from a claim.
+ *  4. Abort: CAS selected WAITING -> ABORTED. If it succeeds no peer will
+ *     touch us any more once we have unregistered; go back to 1 (or return
+ *     the cancellation / deadline status). If it fails, a peer claimed one
+ *     operation: unregister everywhere (taking each lock, so the claimer has
+ *     finished, park.h rule 4), then
+ *       - DONE: the operation completed (even if we were cancelled too: the
+ *         item is delivered and the cancellation stays pending);
+ *       - RETRY: try that operation first, then go back to 1; but if we woke
+ *         for a cancel or a deadline, pass the notification on to the next
+ *         waiter of that queue and return the status. */
+#include "chan.h"
+
+/* Where a select starts trying, per thread (xorshift32). Not inlined, so no
+ * caller keeps the thread-local address across a suspension point. */
+static __attribute__((noinline)) size_t random_start(size_t n)
+{
+    static _Thread_local uint32_t state;
+    uint32_t x = state;
+    if (!x)
+        x = (uint32_t)(uintptr_t)&state | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    state = x;
+    return (size_t)x % n;
+}
+
+/* The result of op i's attempt r: its index if it completed (status set),
+ * -EAGAIN if it could not, or an error of the whole select. */
+static int finish(crew_select_op_t *ops, size_t i, int r)
+{
+    if (r == 0 || r == CREW_CHAN_CLOSED) {
+        ops[i].status = r;
+        return (int)i;
+    }
+    return r;
+}
+
+/* Step 1. */
+static int try_all(crew_select_op_t *ops, size_t n)
+{
+    size_t start = n > 1 ? random_start(n) : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = start + k < n ? start + k : start + k - n;
+        if (!ops[i].chan)
+            continue;
+        int r = finish(ops, i, crew__chan_try_op(&ops[i]));
+        if (r != -EAGAIN)
+            return r;
+    }
+    return -EAGAIN;
+}
+
+static bool register_op(crew_select_op_t *op, crew__sel_t *sel)
+{
+    crew__chan_node_t *node = crew__op_node(op);
+    node->sel = sel;
+    node->linked = 0;
+    return op->chan->kind == CREW_CHAN_RING ? crew__ring_register(op->chan, op, sel)
+                                            : crew__locked_register(op->chan, op, sel);
+}
+
+static crew__chan_q_t *queue_of(crew_select_op_t *op)
+{
+    return op->dir == CREW_SELECT_SEND ? &op->chan->sendq : &op->chan->recvq;
+}
+
+/* Leave the queues of ops[0..n) (park.h rule 4). */
+static void unregister_all(crew_select_op_t *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].chan)
+            continue;
+        crew_chan_t *ch = ops[i].chan;
+        crew__chan_lock(ch);
+        crew__chan_node_t *node = crew__op_node(&ops[i]);
+        if (node->linked)
+            crew__chan_q_remove(queue_of(&ops[i]), node);
+        crew__chan_unlock(ch);
+    }
+}
+
+static bool abort_wait(crew__sel_t *sel)
+{
+    uintptr_t expect = CREW_SEL_WAITING;
+    /* acq_rel: pairs with the claimers' CAS (crew__chan_q_claim). */
+    return atomic_compare_exchange_strong_explicit(&sel->selected, &expect, CREW_SEL_ABORTED,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+int crew__select_wait(crew_select_op_t *ops, size_t n)
+{
+    for (;;) {
+        crew__sel_t sel;
+        int st = crew__waiter_prepare(&sel.w);
+        if (st)
+            return st;
+        atomic_store_explicit(&sel.selected, CREW_SEL_WAITING, memory_order_relaxed);
+        size_t reg = 0;
+        bool ready = false;
+        while (reg < n && !ready) {
+            if (ops[reg].chan)
+                ready = register_op(&ops[reg], &sel);
+            reg++;
+        }
+        /* The wake's cause becomes a status only once we know no claim
+         * completed an operation: crew__wake_status marks an expired
+         * deadline scope, which must not happen for a select that returns
+         * success (its next suspension point reports the deadline). */
+        int cause = ready ? CREW_WAKE_READY : crew__waiter_wait(&sel.w);
+        if (abort_wait(&sel)) {
+            unregister_all(ops, reg);
+            st = sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
+            if (st)
+                return st;
+        } else {
+            uintptr_t claim = atomic_load_explicit(&sel.selected, memory_order_relaxed);
+            unregister_all(ops, reg);
+            crew_select_op_t *op = (crew_select_op_t *)(claim & ~CREW_SEL_DONE);
+            size_t i = (size_t)(op - ops);
+            if (claim & CREW_SEL_DONE)
+                return (int)i;
+            st = sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
+            if (st) {
+                crew__ring_notify(op->chan, queue_of(op));
+                return st;
+            }
+            int r = finish(ops, i, crew__chan_try_op(op));
+            if (r != -EAGAIN)
+                return r;
+        }
+        int r = try_all(ops, n);
+        if (r != -EAGAIN)
+            return r;
+    }
+}
+
+int crew_select(crew_select_op_t *ops, size_t n, int flags)
+{
+    if (!ops || n == 0 || n > INT32_MAX || (flags & ~CREW_SELECT_NONBLOCK))
+        return -EINVAL;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].chan)
+            continue;
+        if ((ops[i].dir != CREW_SELECT_SEND && ops[i].dir != CREW_SELECT_RECV) || !ops[i].item)
+            return -EINVAL;
+        any = true;
+    }
+    bool nonblock = flags & CREW_SELECT_NONBLOCK;
+    if (!any)
+        return nonblock ? -EAGAIN : -EINVAL;
+    if (!nonblock) {
+        int st = crew__chan_suspend_check();
+        if (st)
+            return st;
+    }
+    int r = try_all(ops, n);
+    if (r != -EAGAIN || nonblock)
+        return r;
+    return crew__select_wait(ops, n);
+}
