@@ -25,6 +25,8 @@ static const bench_workload_t workloads[] = {
     { "chained_spawn", { "depth" }, { 1000000 }, bench_chained_spawn },
     { "fib_parallel", { "n", "cutoff" }, { 30, 2 }, bench_fib_parallel },
     { "timers", { "tasks", "max_ms", "seed" }, { 100000, 100, 42 }, bench_timers },
+    { "mutex_contention", { "tasks", "iters" }, { 64, 100000 }, bench_mutex_contention },
+    { "idle_tasks_memory", { "tasks" }, { 100000 }, bench_idle_tasks_memory },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -86,4 +86,8 @@ int bench_fib_parallel(bench_t *b);
 /* Timer workloads (time.c). */
 int bench_timers(bench_t *b);
 
+/* Synchronisation workloads (sync.c). */
+int bench_mutex_contention(bench_t *b);
+int bench_idle_tasks_memory(bench_t *b);
+
 #endif

@@ -9,5 +9,7 @@
 #include <crew/runtime.h>
 #include <crew/task.h>
 #include <crew/time.h>
+#include <crew/sync.h>
+#include <crew/queue.h>
 
 #endif

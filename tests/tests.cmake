@@ -24,3 +24,7 @@ if(CREW_WITH_USDT)
   add_test(NAME usdt.probes COMMAND bash ${PROJECT_SOURCE_DIR}/tests/usdt/check_probes.sh $<TARGET_FILE:crew>)
   set_tests_properties(usdt.probes PROPERTIES LABELS usdt TIMEOUT 60)
 endif()
+# Synchronisation primitives and queues (include/crew/sync.h, queue.h).
+crew_add_test(sync WORKERS 1 2 4 TIMEOUT 180)
+crew_add_test(sync_race WORKERS 1 2 4 TIMEOUT 300)
+crew_add_test(queue WORKERS 1 2 4 TIMEOUT 180)
