@@ -30,6 +30,8 @@ static const bench_workload_t workloads[] = {
     { "ping_pong", { "pairs", "rounds" }, { 1000, 1000 }, bench_ping_pong },
     { "channel_mpmc", { "msgs", "producers", "consumers", "cap" }, { 10000000, 4, 4, 1024 },
       bench_channel_mpmc },
+    { "mutex_contention", { "tasks", "iters" }, { 64, 100000 }, bench_mutex_contention },
+    { "idle_tasks_memory", { "tasks" }, { 100000 }, bench_idle_tasks_memory },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -91,5 +91,8 @@ int bench_blocking_offload(bench_t *b);
 /* Channel workloads (chan.c). */
 int bench_ping_pong(bench_t *b);
 int bench_channel_mpmc(bench_t *b);
+/* Synchronisation workloads (sync.c). */
+int bench_mutex_contention(bench_t *b);
+int bench_idle_tasks_memory(bench_t *b);
 
 #endif

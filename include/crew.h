@@ -14,5 +14,7 @@
 #include <crew/executor.h>
 #include <crew/file.h>
 #include <crew/chan.h>
+#include <crew/sync.h>
+#include <crew/queue.h>
 
 #endif

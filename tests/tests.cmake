@@ -32,3 +32,7 @@ crew_add_test(executor WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(file WORKERS 1 2 4 TIMEOUT 120)
 crew_add_test(chan WORKERS 1 2 4 TIMEOUT 300)
 crew_add_test(select WORKERS 1 2 4 TIMEOUT 300)
+# Synchronisation primitives and queues (include/crew/sync.h, queue.h).
+crew_add_test(sync WORKERS 1 2 4 TIMEOUT 180)
+crew_add_test(sync_race WORKERS 1 2 4 TIMEOUT 300)
+crew_add_test(queue WORKERS 1 2 4 TIMEOUT 180)
