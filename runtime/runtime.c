@@ -297,12 +297,16 @@ int crew_rt_shutdown(crew_rt_t *rt, int64_t grace_ns)
 static void *stop_on_signal(void *arg)
 {
     crew_rt_t *rt = crew_rt_current();
-    atomic_store_explicit(&rt->stopped_by_signal, true, memory_order_relaxed);
+    /* seq_cst: pairs with crew_run's store of main_id and load of the flag,
+     * so a signal that comes before main_id is set is acted on by crew_run. */
+    atomic_store_explicit(&rt->stopped_by_signal, true, memory_order_seq_cst);
     /* The next Ctrl-C gets the default action (kills), as asyncio.run does
      * for a second one. */
     crew_signal_remove(rt, SIGINT);
     crew_signal_remove(rt, SIGTERM);
-    crew__registry_cancel(rt, (uint64_t)(uintptr_t)arg);
+    uint64_t id = atomic_load_explicit(&rt->main_id, memory_order_seq_cst);
+    if (id)
+        crew__registry_cancel(rt, id);
     return NULL;
 }
 
@@ -316,19 +320,21 @@ int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
     int rc = crew_rt_create(opts, &rt);
     if (rc)
         return rc;
-    crew_task_t *main_task = NULL;
-    rc = crew_rt_spawn(rt, fn, arg, NULL, &main_task);
-    if (rc == 0 && (rt->flags & CREW_RT_STOP_ON_SIGNAL)) {
-        void *id = (void *)(uintptr_t)main_task->id;
-        if ((rc = crew_signal_add(rt, SIGINT, stop_on_signal, id)) == 0)
-            rc = crew_signal_add(rt, SIGTERM, stop_on_signal, id);
-        if (rc)
-            crew_task_cancel(main_task);
+    /* Before the main task exists: a signal must never find SIGINT's
+     * default action while main runs. */
+    if (rt->flags & CREW_RT_STOP_ON_SIGNAL) {
+        if ((rc = crew_signal_add(rt, SIGINT, stop_on_signal, NULL)) == 0)
+            rc = crew_signal_add(rt, SIGTERM, stop_on_signal, NULL);
     }
+    crew_task_t *main_task = NULL;
+    if (rc == 0)
+        rc = crew_rt_spawn(rt, fn, arg, NULL, &main_task);
     if (main_task) {
-        int jrc = crew_join(main_task, result);
-        if (!rc)
-            rc = jrc;
+        atomic_store_explicit(&rt->main_id, main_task->id, memory_order_seq_cst);
+        /* A signal that came before main_id was set. */
+        if (atomic_load_explicit(&rt->stopped_by_signal, memory_order_seq_cst))
+            crew_task_cancel(main_task);
+        rc = crew_join(main_task, result);
     }
     if (atomic_load_explicit(&rt->stopped_by_signal, memory_order_relaxed))
         rc = -EINTR;

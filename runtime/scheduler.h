@@ -95,6 +95,7 @@ struct crew_rt_s {
     _Atomic int start_error;       /* First setup error of a worker, or 0. */
     _Atomic bool destroying;
     _Atomic bool stopped_by_signal; /* crew_run's CREW_RT_STOP_ON_SIGNAL fired. */
+    _Atomic uint64_t main_id;      /* crew_run's main task, for that flag's cancel. */
 
     crew__stack_pool_t stacks;
     crew__registry_t *registry;    /* nworkers + 1 shards of live tasks (registry.h). */

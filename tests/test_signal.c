@@ -128,7 +128,9 @@ static void test_signal_bursts(void **state)
         TC_WAIT_UNTIL(atomic_load(&b.got) > before);
     }
     atomic_store(&b.stop, 1);
-    assert_int_equal(crew_task_cancel(t), 0);
+    /* It may have seen stop and ended already. */
+    int crc = crew_task_cancel(t);
+    assert_true(crc == 0 || crc == -ESRCH);
     assert_int_equal(crew_join(t, NULL), 0);
     tc_assert_clean();
     fprintf(stderr, "# %u bursts of 8: %d deliveries\n", bursts, atomic_load(&b.got));
