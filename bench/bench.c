@@ -74,6 +74,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: %s [<workload> [sizes...] | all]\n"
                "workers: 2, or $CREW_BENCH_WORKERS, or $PEERS_WORKERS\n"
+               "CREW_BENCH_METRICS=1: print the runtime's metrics on stderr after each run\n"
                "workloads (sizes in order, with defaults):\n", prog);
     for (size_t i = 0; i < NWORKLOADS; i++) {
         const bench_workload_t *w = &workloads[i];
@@ -155,7 +156,14 @@ static int parse_sizes(bench_t *b, int argc, char **argv)
 static void *main_task(void *arg)
 {
     bench_t *b = arg;
-    return (void *)(intptr_t)b->wl->fn(b);
+    int status = b->wl->fn(b);
+    /* CREW_BENCH_METRICS=1: the runtime's counters after the workload (on
+     * stderr, so the result line stays the peers' format), e.g. the
+     * reactor's CPU time. */
+    const char *m = getenv("CREW_BENCH_METRICS");
+    if (m && *m && *m != '0')
+        crew_rt_metrics_print(crew_rt_current(), stderr);
+    return (void *)(intptr_t)status;
 }
 
 static int run(bench_t *b)
