@@ -6,10 +6,11 @@
  * while holding it, where a spin lock would burn the other core.
  *
  *  1. Submit. The caller's job record lives on its own stack. It arms its
- *     waiter (park.h rule 1), appends the job to the FIFO queue, hands the
- *     queue to the most recently idle thread (LIFO: its caches are warm, and
- *     the threads idle longest are the ones that retire) or starts a thread
- *     when none is idle and max_threads allows, and waits.
+ *     waiter (park.h rule 1), appends the job to the FIFO queue, and, as
+ *     protocol 8 decides, hands the queue to the most recently idle thread
+ *     (LIFO: its caches are warm, and the threads idle longest are the ones
+ *     that retire) or starts a thread when none is idle and max_threads
+ *     allows, or leaves the job to the busy threads; then it waits.
  *  2. Take. A pool thread pops the job, copies fn, arg and discard into its
  *     own record (on its own stack), marks the job RUNNING and links job and
  *     thread both ways.
@@ -37,12 +38,27 @@
  *     cannot barge and a slot is never lost to a waiter that was cancelled
  *     at the same moment (its wake lost: the slot goes to the next one).
  *  7. Idle threads sleep on a futex in their own record, at most keep_alive;
- *     a thread that times out without being handed work retires. */
+ *     a thread that times out without being handed work retires.
+ *  8. How many threads run. A job is handed to a thread at once only while
+ *     fewer than `eager` threads (the CPU count) are busy, or when the pool
+ *     has stalled: no thread was handed work or took a job for WATCH_NS.
+ *     Otherwise it waits in the queue for a busy thread to finish, and one
+ *     idle thread, the watcher, sleeps in short steps (WATCH_NS doubling up
+ *     to WATCH_MAX_NS while jobs keep being taken) and takes a job itself
+ *     when the pool stalls; a watcher that takes a job or finds the queue
+ *     empty hands the role on (the next submit or take appoints one).
+ *     [One runnable pool thread per CPU keeps the CPUs busy; dozens of them
+ *     only time-slice against the workers, starve the submitters, drain the
+ *     queue and then cost a futex wake and two context switches per call.
+ *     A pool whose threads all block (the calls it exists for) still grows
+ *     to max_threads, one thread per WATCH_NS at worst, so calls that wait
+ *     for each other cannot deadlock.] */
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "executor.h"
@@ -104,6 +120,14 @@ static link_t *list_pop_front(list_t *l)
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_REMOVED };
 
+/* Protocol 8: a pool with no progress for WATCH_NS has stalled; a watcher
+ * that sees progress sleeps longer each time, up to WATCH_MAX_NS. */
+#define WATCH_NS (50 * CREW_US)
+#define WATCH_MAX_NS (1 * CREW_MS)
+
+/* What a dispatch decided the caller must do after dropping the lock. */
+enum { START_NONE, START_RUNNER, START_WATCHER };
+
 /* Futex word of a pool thread: the decision (notified) is made under the
  * lock; the word only tells the notifier whether a futex wake is needed. */
 enum { PT_AWAKE, PT_SLEEPING, PT_NOTIFIED };
@@ -147,8 +171,12 @@ struct crew_executor_s {
     list_t queue;             /* job_t, FIFO. */
     list_t idle;              /* pool_thread_t, most recently idle first. */
     list_t space;             /* space_waiter_t, FIFO. */
+    pool_thread_t *watcher;   /* Idle, not in ex->idle, watching the queue (protocol 8). */
+    bool watcher_starting;    /* A thread is being started to become the watcher. */
+    int64_t progress;         /* crew_now() when a thread was last handed work or took a job. */
     size_t queued, reserved, cap;
     unsigned max_threads;
+    unsigned eager;           /* Busy threads beyond which jobs wait (protocol 8). */
     unsigned alive;           /* Threads started (or starting) and not yet exited. */
     unsigned nidle, running, users;
     unsigned started;         /* Threads ever started; also numbers their names. */
@@ -194,10 +222,16 @@ static void grant_slots(crew_executor_t *ex)
 static bool notify_idle(crew_executor_t *ex, pool_thread_t **sleeper)
 {
     link_t *e = list_pop_front(&ex->idle);
+    pool_thread_t *pt;
     *sleeper = NULL;
-    if (!e)
+    if (e) {
+        pt = ENTRY(e, pool_thread_t, link);
+    } else if (ex->watcher) {
+        pt = ex->watcher;
+        ex->watcher = NULL;
+    } else {
         return false;
-    pool_thread_t *pt = ENTRY(e, pool_thread_t, link);
+    }
     ex->nidle--;
     pt->notified = true;
     /* Relaxed: the decision travels in pt->notified under the lock; the
@@ -222,32 +256,124 @@ static void futex_wait_ns(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
-/* Lock held. Go idle until handed work or keep_alive passes; returns with
- * the lock held, true to keep serving, false to retire (protocol 7). */
-static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt)
+static int64_t add_sat(int64_t a, int64_t b)
 {
-    pt->notified = false;
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
+/* Sleep on pt's futex until it is notified or until passes; lock dropped. */
+static void sleep_until(crew_executor_t *ex, pool_thread_t *pt, int64_t until)
+{
+    /* Under the lock, so a notify after it is seen (notifiers exchange under
+     * the lock too). */
     atomic_store_explicit(&pt->futex, PT_AWAKE, memory_order_relaxed);
-    list_push_front(&ex->idle, &pt->link);
-    ex->nidle++;
-    int64_t now = crew_now();
-    int64_t deadline = ex->keep_alive > INT64_MAX - now ? INT64_MAX : now + ex->keep_alive;
     pthread_mutex_unlock(&ex->lock);
+    int64_t now;
     while (atomic_load_explicit(&pt->futex, memory_order_relaxed) != PT_NOTIFIED &&
-           (now = crew_now()) < deadline) {
+           (now = crew_now()) < until) {
         uint32_t awake = PT_AWAKE;
         atomic_compare_exchange_strong_explicit(&pt->futex, &awake, PT_SLEEPING,
                                                 memory_order_relaxed, memory_order_relaxed);
-        futex_wait_ns(&pt->futex, PT_SLEEPING, deadline - now);
+        futex_wait_ns(&pt->futex, PT_SLEEPING, until - now);
     }
     pthread_mutex_lock(&ex->lock);
-    if (pt->notified)
-        return true;
-    list_remove(&ex->idle, &pt->link);
-    ex->nidle--;
-    /* Timed out. Every job queued while we were idle notified some idle
-     * thread, but a job may still wait for a busy one: take it. */
-    return ex->queued != 0;
+}
+
+/* Lock held. Go idle (as the watcher if watch) until handed work; returns
+ * with the lock held, true to serve the queue, false to exit (protocols 7
+ * and 8). */
+static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
+{
+    if (ex->stopping)
+        return false;
+    pt->notified = false;
+    ex->nidle++;
+    if (watch)
+        ex->watcher = pt;
+    else
+        list_push_front(&ex->idle, &pt->link);
+    int64_t backoff = WATCH_NS, keep_until = 0, until;
+    for (;;) {
+        int64_t now = crew_now();
+        if (ex->watcher != pt) {
+            if (!keep_until) {
+                keep_until = add_sat(now, ex->keep_alive);
+            } else if (now >= keep_until) {
+                list_remove(&ex->idle, &pt->link);
+                ex->nidle--;
+                /* Every job queued while we were idle got a thread or a
+                 * watcher, but take one that still waits. */
+                return ex->queued != 0;
+            }
+            until = keep_until;
+        } else if (!ex->queued) {
+            ex->watcher = NULL; /* Nothing to watch: plain idle again. */
+            list_push_front(&ex->idle, &pt->link);
+            keep_until = add_sat(now, ex->keep_alive);
+            until = keep_until;
+        } else if (now - ex->progress >= WATCH_NS) {
+            ex->watcher = NULL; /* Stalled: serve the queue ourselves. */
+            ex->nidle--;
+            return true;
+        } else {
+            until = now + backoff;
+            if (backoff < WATCH_MAX_NS)
+                backoff *= 2;
+        }
+        sleep_until(ex, pt, until);
+        if (pt->notified)
+            return true;
+        if (ex->stopping) {
+            /* Notified threads saw notified above; only a watcher appointed
+             * before destroy emptied the queue can get here. */
+            if (ex->watcher == pt)
+                ex->watcher = NULL;
+            else
+                list_remove(&ex->idle, &pt->link);
+            ex->nidle--;
+            return false;
+        }
+    }
+}
+
+/* Lock held, the queue not empty. Make sure a thread watches the queue
+ * (protocol 8): appoint the most recently idle thread, or start one. Returns
+ * START_WATCHER if the caller must start a thread (ex->alive is already
+ * counted), else START_NONE; *sleeper as for notify_idle. */
+static int ensure_watcher(crew_executor_t *ex, pool_thread_t **sleeper)
+{
+    *sleeper = NULL;
+    if (ex->watcher || ex->watcher_starting)
+        return START_NONE;
+    link_t *e = list_pop_front(&ex->idle);
+    if (e) {
+        pool_thread_t *pt = ENTRY(e, pool_thread_t, link);
+        ex->watcher = pt;
+        /* Relaxed: the role travels in ex->watcher under the lock. */
+        if (atomic_exchange_explicit(&pt->futex, PT_NOTIFIED, memory_order_relaxed) == PT_SLEEPING)
+            *sleeper = pt;
+        return START_NONE;
+    }
+    if (ex->alive >= ex->max_threads)
+        return START_NONE;
+    ex->alive++;
+    ex->watcher_starting = true;
+    return START_WATCHER;
+}
+
+/* Lock held, a job just queued. Hand it to a thread now, or leave it to the
+ * busy threads and the watcher (protocol 8). Returns which thread the
+ * caller must start (ex->alive is already counted); *sleeper as for
+ * notify_idle. */
+static int dispatch(crew_executor_t *ex, pool_thread_t **sleeper)
+{
+    if (ex->alive - ex->nidle >= ex->eager && crew_now() - ex->progress < WATCH_NS)
+        return ensure_watcher(ex, sleeper);
+    ex->progress = crew_now();
+    if (notify_idle(ex, sleeper) || ex->alive >= ex->max_threads)
+        return START_NONE;
+    ex->alive++;
+    return START_RUNNER;
 }
 
 /* Lock held. Pop the next job and link it to pt (protocol 2). */
@@ -259,6 +385,7 @@ static bool take_job(crew_executor_t *ex, pool_thread_t *pt)
     job_t *j = ENTRY(e, job_t, link);
     ex->queued--;
     ex->running++;
+    ex->progress = crew_now();
     j->state = JOB_RUNNING;
     j->runner = pt;
     pt->job = j;
@@ -299,7 +426,22 @@ static crew_task_t *finish_job(crew_executor_t *ex, pool_thread_t *pt, void *r, 
     return claim == CREW_UNPARK_SCHEDULE ? t : NULL;
 }
 
-static void pool_loop(crew_executor_t *ex, pool_thread_t *pt)
+static int spawn_thread(crew_executor_t *ex);
+
+/* A pool thread starts the next watcher; on failure the role is free again
+ * (the next take or submit appoints one). */
+static void start_watcher(crew_executor_t *ex)
+{
+    if (spawn_thread(ex) == 0)
+        return;
+    pthread_mutex_lock(&ex->lock);
+    ex->alive--;
+    ex->watcher_starting = false;
+    check_drained(ex);
+    pthread_mutex_unlock(&ex->lock);
+}
+
+static void pool_loop(crew_executor_t *ex, pool_thread_t *pt, bool watch)
 {
     /* Left over from the previous job, done outside the lock. */
     crew_task_t *wake = NULL;
@@ -308,17 +450,20 @@ static void pool_loop(crew_executor_t *ex, pool_thread_t *pt)
     crew_discard_fn_t discard_fn = NULL;
 
     pthread_mutex_lock(&ex->lock);
-    for (;;) {
+    bool serve = !watch || idle_wait(ex, pt, true);
+    while (serve) {
         bool got = take_job(ex, pt);
-        if (!got && (wake || discard)) {
-            pthread_mutex_unlock(&ex->lock);
-        } else if (!got) {
-            if (ex->stopping || !idle_wait(ex, pt))
-                break;
+        if (!got && !wake && !discard) {
+            serve = idle_wait(ex, pt, false);
             continue;
-        } else {
-            pthread_mutex_unlock(&ex->lock);
         }
+        /* Jobs still wait behind ours: someone must watch them. */
+        pool_thread_t *sleeper = NULL;
+        bool start = got && ex->queued && ensure_watcher(ex, &sleeper) == START_WATCHER;
+        pthread_mutex_unlock(&ex->lock);
+        wake_sleeper(sleeper);
+        if (start)
+            start_watcher(ex);
         if (wake)
             crew__sched_wake(wake);
         if (discard)
@@ -347,11 +492,15 @@ static void *pool_main(void *arg)
     pool_self = ex;
     pthread_mutex_lock(&ex->lock);
     unsigned n = ++ex->started;
+    /* Whichever started thread comes first takes a pending watcher role:
+     * the threads are alike. */
+    bool watch = ex->watcher_starting;
+    ex->watcher_starting = false;
     char name[16];
     snprintf(name, sizeof name, "%s%u", ex->name, n);
     pthread_mutex_unlock(&ex->lock);
     pthread_setname_np(pthread_self(), name);
-    pool_loop(ex, &pt);
+    pool_loop(ex, &pt, watch);
     return NULL;
 }
 
@@ -520,16 +669,14 @@ int crew__executor_call(crew_executor_t *ex, crew_fn_t fn, void *arg, crew_disca
     list_push_back(&ex->queue, &job.link);
     ex->queued++;
     pool_thread_t *sleeper;
-    bool spawn = false;
-    if (!notify_idle(ex, &sleeper) && ex->alive < ex->max_threads) {
-        ex->alive++;
-        spawn = true;
-    }
+    int start = dispatch(ex, &sleeper);
     pthread_mutex_unlock(&ex->lock);
     wake_sleeper(sleeper);
-    if (spawn && (rc = spawn_thread(ex)) != 0) {
+    if (start != START_NONE && (rc = spawn_thread(ex)) != 0) {
         pthread_mutex_lock(&ex->lock);
         ex->alive--;
+        if (start == START_WATCHER)
+            ex->watcher_starting = false;
         /* Nobody will run the job: fail it rather than hang. */
         bool orphan = ex->alive == 0 && job.state == JOB_QUEUED;
         if (orphan) {
@@ -591,6 +738,9 @@ int crew_executor_create(const crew_executor_opts_t *o, crew_executor_t **out)
     ex->max_threads = o->max_threads ? o->max_threads : CREW_EXECUTOR_DEFAULT_THREADS;
     ex->cap = o->queue_capacity ? o->queue_capacity : CREW_EXECUTOR_DEFAULT_QUEUE;
     ex->keep_alive = o->keep_alive_ns ? o->keep_alive_ns : CREW_EXECUTOR_DEFAULT_KEEP_ALIVE;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ex->eager = cpus < 1 ? 1 : cpus > (long)ex->max_threads ? ex->max_threads : (unsigned)cpus;
+    ex->progress = crew_now();
     *out = ex;
     return 0;
 }
@@ -622,10 +772,8 @@ int crew_executor_destroy(crew_executor_t *ex)
         crew__waiter_wake(&sw->waiter, CREW_WAKE_CLOSED);
     }
     pool_thread_t *sleeper;
-    while (ex->idle.head) {
-        notify_idle(ex, &sleeper);
+    while (notify_idle(ex, &sleeper))
         wake_sleeper(sleeper);
-    }
     while (ex->alive || ex->users)
         pthread_cond_wait(&ex->drained, &ex->lock);
     pthread_mutex_unlock(&ex->lock);

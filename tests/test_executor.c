@@ -1,7 +1,8 @@
 /* Executors (include/crew/executor.h): results, many concurrent calls, plain
  * threads, pool saturation and the queue bound (RELIABILITY.md row 30),
  * cancelling queued and running calls (discard callback), deadline scopes,
- * elastic growth and retirement, thread names, destroy with queued and
+ * elastic growth and retirement, growth past one busy thread per CPU when
+ * the calls block, thread names, destroy with queued and
  * running calls, bad inputs, runtime shutdown with calls running, and a task
  * that blocks its worker (row 31).
  *
@@ -11,6 +12,7 @@
 #include "task_util.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #define MARK_OK ((void *)(uintptr_t)0x600D)
 #define TASK_SPIN_CAP 10000000ul
@@ -560,6 +562,74 @@ static void test_executor_elastic(void **state)
     assert_int_equal(crew_executor_destroy(e.ex), 0);
 }
 
+/* ---- 7b. More blocked calls than CPUs ------------------------------------- */
+
+/* Calls that block (sleep in the kernel, not spin) until all of them run at
+ * once. The pool hands work at once only to one thread per CPU; beyond that
+ * it must notice that the busy threads make no progress and grow, one
+ * watcher after another, with no further submit to prompt it. Round 1 starts
+ * every thread; round 2 finds them all idle and appoints watchers from them. */
+struct blocked {
+    crew_executor_t *ex;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, want;
+};
+
+static void *blocked_job(void *arg)
+{
+    struct blocked *b = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10 * (time_t)crew_test_slowdown();
+    pthread_mutex_lock(&b->mu);
+    if (++b->inside == b->want)
+        pthread_cond_broadcast(&b->cv);
+    int rc = 0;
+    while (b->inside < b->want && rc == 0)
+        rc = pthread_cond_timedwait(&b->cv, &b->mu, &until);
+    int seen = b->inside;
+    pthread_mutex_unlock(&b->mu);
+    return (void *)(intptr_t)seen;
+}
+
+static void *blocked_task(void *arg)
+{
+    struct blocked *b = arg;
+    void *r = NULL;
+    TC_CHECK_EQ(crew_run_in_executor(b->ex, blocked_job, b, &r), 0);
+    TC_CHECK_EQ((intptr_t)r, b->want);
+    return MARK_OK;
+}
+
+static void test_executor_blocked_beyond_cpus(void **state)
+{
+    crew_test_watchdog(60);
+    tc_reset();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = (int)(cpus < 1 ? 1 : cpus > 32 ? 32 : cpus) + 3;
+    struct blocked b = { .ex = make_executor("blk", (unsigned)want, 0, 60 * CREW_S), .want = want };
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    crew_rt_t *rt = tc_rt_create();
+    crew_task_t *t[40];
+    for (int round = 0; round < 2; round++) {
+        b.inside = 0;
+        for (int i = 0; i < want; i++)
+            assert_int_equal(crew_rt_spawn(rt, blocked_task, &b, NULL, &t[i]), 0);
+        for (int i = 0; i < want; i++)
+            assert_int_equal(crew_join(t[i], NULL), 0);
+        tc_assert_clean();
+        crew_executor_metrics_t m = metrics(b.ex);
+        assert_int_equal(m.threads_started, (uint64_t)want);
+        assert_int_equal(m.jobs_completed, (uint64_t)want * (round + 1));
+    }
+    assert_int_equal(crew_rt_destroy(rt), 0);
+    assert_int_equal(crew_executor_destroy(b.ex), 0);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+}
+
 /* ---- 8. Destroying an executor with queued and running calls ---------------- */
 
 struct dq {
@@ -815,6 +885,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_executor_cancel_before_submit),
     cmocka_unit_test(test_executor_deadline),
     cmocka_unit_test(test_executor_elastic),
+    cmocka_unit_test(test_executor_blocked_beyond_cpus),
     cmocka_unit_test(test_executor_destroy_with_queued),
     cmocka_unit_test(test_executor_bad_inputs),
     cmocka_unit_test(test_executor_rt_destroy_waits),

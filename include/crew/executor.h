@@ -10,6 +10,10 @@
  *
  * Pools are elastic: a thread is started when a call is submitted and no
  * thread is idle, up to max_threads; a thread idle for keep_alive_ns exits.
+ * While as many threads as there are CPUs are busy, a new call is left to
+ * the first of them to finish unless they make no progress for 50 us (they
+ * block), in which case an idle or new thread takes it: CPU-bound calls do
+ * not crowd the workers out, blocked ones still get a thread each.
  * Calls beyond what the threads can take wait in a FIFO queue of bounded
  * capacity; a submitter that finds the queue full waits for room
  * (backpressure). Pool threads block every asynchronous signal.
