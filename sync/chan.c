@@ -16,8 +16,9 @@ void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
         q->head = n;
     q->tail = n;
     n->linked = 1;
-    /* Relaxed: the lock orders it for lock holders; the ring's lock-free
-     * readers pair through seq_cst fences (chan_ring.c). */
+    /* Relaxed: the lock orders it for lock holders; for the ring's
+     * lock-free readers the registering waiter's seq_cst fence orders it
+     * (chan_ring.c). */
     atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
@@ -45,13 +46,27 @@ crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
         uintptr_t expect = CREW_SEL_WAITING;
         /* acq_rel: one total order with the waiter's abort CAS decides who
          * owns the select; what the claimer then copies reaches the waiter
-         * through the channel lock, which it takes before reading. */
+         * through the wake (or `released`), both released after the copy. */
         if (atomic_compare_exchange_strong_explicit(&n->sel->selected, &expect,
                                                     (uintptr_t)crew__node_op(n) | flag,
                                                     memory_order_acq_rel, memory_order_relaxed))
             return n;
     }
     return NULL;
+}
+
+void crew__chan_wake(crew__chan_node_t *list)
+{
+    while (list) {
+        /* Read before the wake: once it wins, the node's stack may be gone. */
+        crew__chan_node_t *next = list->next;
+        crew__sel_t *sel = list->sel;
+        if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
+            /* Release: our writes to the waiter's buffers (made under the
+             * lock) and every access to the channel precede its return. */
+            atomic_store_explicit(&sel->released, 1, memory_order_release);
+        list = next;
+    }
 }
 
 bool crew__chan_q_has_other(const crew__chan_q_t *q, const crew__sel_t *self)

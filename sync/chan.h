@@ -10,17 +10,25 @@
  * claims it by CASing `selected` from WAITING to a token naming the
  * operation, so at most one operation of a select is ever claimed; the
  * waiter itself can only abort (WAITING -> ABORTED) when it stops waiting for
- * another reason (cancel, deadline, readiness seen while registering). A
- * claim is made under the claimed node's channel lock, the claimer does all
- * it has to do (copy the item, wake the waiter) before it unlocks, and the
- * waiter takes every channel lock it registered under before it returns, so
- * no claimer touches the waiter's stack after it returned (park.h rule 4).
+ * another reason (cancel, deadline, readiness seen while registering).
+ *
+ * A claim is made under the claimed node's channel lock, which also unlinks
+ * the node; the claimer completes what it owes (copies the item) before it
+ * unlocks, and wakes the waiter only after unlocking (crew__chan_wake). So a
+ * waiter whose READY wake won knows the claimer is done with the channel and
+ * with its stack: it returns without taking any lock for the claimed
+ * operation (park.h rule 4 holds because the claimer unlinked it). If the
+ * claimer's wake lost (the waiter woke for a cancel or a deadline first),
+ * the claimer sets `released` as its very last access, and the waiter waits
+ * for that before it returns. Nodes of the other operations of a select are
+ * unlinked by the waiter, under their channels' locks.
  *
  * Two kinds of claim:
- *   - DONE (chan_locked.c): the claimer completed the operation (copied the
- *     item to or from the waiter's buffer, or found the channel closed and
- *     set status); the waiter returns it even if it was cancelled at the same
- *     moment (the item is never lost: the cancellation stays pending).
+ *   - DONE: the claimer completed the operation (copied the item to or from
+ *     the waiter's buffer, or found the channel closed, and set status); the
+ *     waiter returns it even if it was cancelled at the same moment (the item
+ *     is never lost: the cancellation stays pending). Every claim of the
+ *     locked flavour, and the ring's hand-offs (chan_ring.c).
  *   - RETRY (chan_ring.c): the ring changed in a way that may let the
  *     operation succeed; the waiter retries it. A waiter that wakes for a
  *     cancel or a deadline instead passes the hint on to the next waiter of
@@ -46,6 +54,8 @@ typedef struct crew__sel {
      * SEL_DONE for a DONE claim. Written by CAS only: by claimers (under the
      * claimed node's channel lock) and by the waiter (abort). */
     _Atomic uintptr_t selected;
+    /* Set by a claimer whose wake lost, after its last access (chan.c). */
+    _Atomic uint32_t released;
 } crew__sel_t;
 
 #define CREW_SEL_WAITING ((uintptr_t)0)
@@ -53,7 +63,8 @@ typedef struct crew__sel {
 #define CREW_SEL_DONE ((uintptr_t)2)
 
 /* A wait-queue node; lives in crew_select_op_t.internal. All fields under
- * the channel's lock. */
+ * the channel's lock, except that a claimed node's next chains it to the
+ * claimer's list of wakes (crew__chan_wake). */
 typedef struct crew__chan_node {
     struct crew__chan_node *prev, *next;
     crew__sel_t *sel;
@@ -77,7 +88,7 @@ static inline crew_select_op_t *crew__node_op(crew__chan_node_t *n)
 typedef struct crew__chan_q {
     crew__chan_node_t *head, *tail; /* Under the channel lock. */
     /* Nodes queued: written under the lock, read without it by the ring's
-     * "anyone waiting?" check (seq_cst fences, chan_ring.c). */
+     * "anyone waiting?" check (chan_ring.c has the ordering argument). */
     _Atomic size_t nwait;
 } crew__chan_q_t;
 
@@ -122,23 +133,28 @@ struct crew_chan_s {
     bool closed;       /* The ring keeps its closed flag in tail instead. */
 };
 
-/* The channel lock. Unlike crew__spin_lock it yields the CPU after a short
- * spin: plain threads use channels too, and a holder preempted by the OS
- * (more threads than cores) would otherwise cost every spinner a whole time
- * slice. Critical sections are a few dozen instructions plus a wake. */
+/* One round of waiting for another party a few instructions away: spin
+ * briefly, then yield the CPU. Plain threads use channels too, and a party
+ * preempted by the OS (more threads than cores) would otherwise cost every
+ * spinner a whole time slice. */
+static inline void crew__chan_pause(unsigned *spins)
+{
+    if ((*spins)++ < 64)
+        crew__cpu_relax();
+    else
+        sched_yield();
+}
+
+/* The channel lock. Unlike crew__spin_lock it yields (crew__chan_pause).
+ * Critical sections are a few dozen instructions; wakes come after the
+ * unlock. */
 static inline void crew__chan_lock(crew_chan_t *ch)
 {
-    for (unsigned spins = 0;; spins++) {
-        /* Acquire: pairs with the release in crew__chan_unlock. */
-        if (!atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
-            return;
-        while (atomic_load_explicit(&ch->lock, memory_order_relaxed)) {
-            if (spins++ < 64)
-                crew__cpu_relax();
-            else
-                sched_yield();
-        }
-    }
+    unsigned spins = 0;
+    /* Acquire: pairs with the release in crew__chan_unlock. */
+    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
+        while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
+            crew__chan_pause(&spins);
 }
 
 static inline void crew__chan_unlock(crew_chan_t *ch)
@@ -162,8 +178,18 @@ void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n);
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n);
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim
- * failed belong to selects that stopped waiting; they are dropped. */
+ * failed belong to selects that stopped waiting; they are dropped. A
+ * claimed node must reach crew__chan_wake (after the unlock) exactly once. */
 crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag);
+/* Add a claimed node to a list of wakes (lock held). */
+static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t *n)
+{
+    n->next = *list;
+    *list = n;
+}
+/* Wake the waiters of a list of claimed nodes; call it after unlocking, and
+ * touch neither the channel nor the nodes afterwards. */
+void crew__chan_wake(crew__chan_node_t *list);
 /* Whether q holds a node whose select still waits and is not self. */
 bool crew__chan_q_has_other(const crew__chan_q_t *q, const crew__sel_t *self);
 
@@ -179,7 +205,8 @@ int crew__locked_try_recv(crew_chan_t *ch, void *item);
  * and retries). */
 bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
 bool crew__locked_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
-/* Wake one waiter of q with a RETRY claim (the ring's notification). */
+/* Wake one waiter of q, if any, with a RETRY claim (the ring's
+ * notification); takes the lock. */
 void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q);
 /* Close: 0, or CREW_CHAN_CLOSED if it already was. */
 int crew__ring_close(crew_chan_t *ch);

@@ -11,9 +11,10 @@
  * channel's one send always finds its slot).
  *
  * Why a lock and not a lock-free list: the hand-off to a parked waiter needs
- * the lock anyway (the waiter must not return while its peer still copies
- * into its buffer), a rendezvous is a hand-off every time, and the critical
- * sections are a claim CAS, one item copy and a wake. The unbounded flavour
+ * the lock anyway (the claim and the copy into the waiter's buffer must be
+ * one step against the waiter's abort), a rendezvous is a hand-off every
+ * time, and the critical sections are a claim CAS and one item copy (the
+ * wake comes after the unlock, chan.h). The unbounded flavour
  * buffers in blocks of several items, allocated (rarely, with one block kept
  * spare) under the lock; its hot path is a copy and two index updates. The
  * bounded flavour, which is what high-throughput pipelines use, is the
@@ -72,41 +73,40 @@ static void pop_item(crew_chan_t *ch, void *item)
     }
 }
 
-/* Claim the first waiter of q that still waits (a DONE claim); lock held. */
-static crew_select_op_t *claim_done(crew__chan_q_t *q)
+/* Claim the first waiter of q that still waits (a DONE claim), queueing its
+ * wake on wakes; lock held. */
+static crew_select_op_t *claim_done(crew__chan_q_t *q, crew__chan_node_t **wakes)
 {
     crew__chan_node_t *n = crew__chan_q_claim(q, CREW_SEL_DONE);
-    return n ? crew__node_op(n) : NULL;
-}
-
-static void wake_op(crew_select_op_t *op, int status)
-{
-    op->status = status;
-    crew__waiter_wake(&crew__op_node(op)->sel->w, CREW_WAKE_READY);
+    if (!n)
+        return NULL;
+    crew__chan_defer(wakes, n);
+    return crew__node_op(n);
 }
 
 /* Close with the lock held: every waiter completes with CREW_CHAN_CLOSED
  * (receivers only wait while nothing is buffered). */
-static void close_locked(crew_chan_t *ch)
+static void close_locked(crew_chan_t *ch, crew__chan_node_t **wakes)
 {
     crew_select_op_t *op;
     ch->closed = true;
-    while ((op = claim_done(&ch->sendq)))
-        wake_op(op, CREW_CHAN_CLOSED);
-    while ((op = claim_done(&ch->recvq)))
-        wake_op(op, CREW_CHAN_CLOSED);
+    while ((op = claim_done(&ch->sendq, wakes)))
+        op->status = CREW_CHAN_CLOSED;
+    while ((op = claim_done(&ch->recvq, wakes)))
+        op->status = CREW_CHAN_CLOSED;
 }
 
 int crew__locked_try_send(crew_chan_t *ch, const void *item)
 {
     int rc = 0;
+    crew__chan_node_t *wakes = NULL;
     crew__chan_lock(ch);
     crew_select_op_t *op;
     if (ch->closed) {
         rc = CREW_CHAN_CLOSED;
-    } else if ((op = claim_done(&ch->recvq))) {
+    } else if ((op = claim_done(&ch->recvq, &wakes))) {
         crew__chan_copy(op->item, item, ch->elem_size);
-        wake_op(op, 0);
+        op->status = 0;
     } else if (ch->count < ch->capacity) {
         void *slot = push_slot(ch);
         if (slot)
@@ -119,25 +119,28 @@ int crew__locked_try_send(crew_chan_t *ch, const void *item)
     /* The oneshot's one send closes it: later sends fail, and receivers
      * beyond the first get the closed code. */
     if (rc == 0 && ONESHOT(ch))
-        close_locked(ch);
+        close_locked(ch, &wakes);
     crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
     return rc;
 }
 
 int crew__locked_try_recv(crew_chan_t *ch, void *item)
 {
     int rc = 0;
+    crew__chan_node_t *wakes = NULL;
     crew__chan_lock(ch);
     crew_select_op_t *op;
     if (ch->count) {
         pop_item(ch, item);
-    } else if ((op = claim_done(&ch->sendq))) {
+    } else if ((op = claim_done(&ch->sendq, &wakes))) {
         crew__chan_copy(item, op->item, ch->elem_size);
-        wake_op(op, 0);
+        op->status = 0;
     } else {
         rc = ch->closed ? CREW_CHAN_CLOSED : -EAGAIN;
     }
     crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
     return rc;
 }
 
@@ -160,12 +163,14 @@ bool crew__locked_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *s
 int crew__locked_close(crew_chan_t *ch)
 {
     int rc = 0;
+    crew__chan_node_t *wakes = NULL;
     crew__chan_lock(ch);
     if (ch->closed)
         rc = CREW_CHAN_CLOSED;
     else
-        close_locked(ch);
+        close_locked(ch, &wakes);
     crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
     return rc;
 }
 

@@ -15,15 +15,34 @@
  * slot for the next lap by storing stamp = head + one_lap (release). So the
  * fast path takes no lock and allocates nothing.
  *
- * Waiting (chan.h, select.c). A waiter queues its node under the channel
- * lock, increments the queue's nwait, issues a seq_cst fence and then looks
- * at head/tail again (crew__ring_register). After every successful
- * operation the other side issues a seq_cst fence and reads nwait
- * (crew__ring_notify). Between two seq_cst fences one of the two sees the
- * other's write (the store-buffering pattern): either the waiter sees the
- * item or free slot and aborts its wait, or the operation sees nwait > 0,
- * takes the lock, finds the node and claims it. No wakeup is lost, and an
- * operation with nobody waiting costs one fence and one relaxed load. */
+ * Hand-offs. A sender that finds a receiver waiting on an empty ring gives
+ * it the item directly (a DONE claim, chan.h): no slot, no retry, and the
+ * woken receiver returns at once. A receiver that frees a slot while a
+ * sender waits pushes that sender's item for it (DONE; RETRY if the ring
+ * filled up again meanwhile, so the sender tries itself). The direct
+ * hand-off is linearizable: under the lock, head then tail are read and
+ * found equal, so the ring was empty at the tail read (below), and the
+ * claimed receiver was waiting then; send and receive take effect there.
+ *
+ * No lost wakeup. A waiter queues its node under the channel lock
+ * (nwait++), issues a seq_cst fence and then looks at head/tail again
+ * (crew__ring_register). Every successful push or pop moves tail or head
+ * with a seq_cst CAS and then reads the other side's nwait with a seq_cst
+ * load. Either the fence precedes the CAS in the single total order S of
+ * seq_cst operations, and then the waiter's position load sees the CAS; or
+ * the CAS, hence the nwait load, follows the fence, and then the load sees
+ * the waiter's nwait store (C11 7.17.4: a store sequenced before a seq_cst
+ * fence is seen by seq_cst loads that follow the fence in S). So either the
+ * waiter sees the item or free slot and aborts its wait, or the operation
+ * sees nwait > 0, takes the lock, finds the node and claims it. On x86 the
+ * seq_cst CAS and load cost what relaxed ones do: an operation with nobody
+ * waiting pays no fence at all.
+ *
+ * Linearizable "empty" and "full". A position is read with acquire (it was
+ * written by a seq_cst CAS, which thereby precedes everything after the
+ * read in S), the other position with a seq_cst load; head <= tail always.
+ * So if head read h, then tail read h, tail was h and head at least h at the
+ * tail read: the ring was empty at that point of S (and symmetrically full). */
 #include <sched.h>
 
 #include "chan.h"
@@ -64,10 +83,12 @@ static void backoff(unsigned *spins)
     }
 }
 
-int crew__ring_try_send(crew_chan_t *ch, const void *item)
+/* The lock-free push: 0, -EAGAIN (full) or CREW_CHAN_CLOSED; wakes nobody.
+ * Inlined so the fast path is one frame with no callee-saved spills. */
+static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, const void *item)
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
-    size_t tail = atomic_load_explicit(&ch->tail, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
     unsigned spins = 0;
     for (;;) {
         if (tail & mark)
@@ -77,52 +98,48 @@ int crew__ring_try_send(crew_chan_t *ch, const void *item)
          * emptied this slot, so its copy-out precedes our copy-in. */
         size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
         if (stamp == tail) {
-            /* Relaxed: the stamp (above) and the stamp store (below) carry
-             * the item; the waiters' check is ordered by the fence in
-             * crew__ring_notify. */
+            /* seq_cst: the CAS half of the no-lost-wakeup pair (top of
+             * file). Acquire on failure: the new tail is read as above. */
             if (atomic_compare_exchange_weak_explicit(&ch->tail, &tail, next_pos(ch, tail),
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_seq_cst,
+                                                      memory_order_acquire)) {
                 crew__chan_copy(data_of(slot), item, ch->elem_size);
                 /* Release: pairs with the receiver's acquire stamp load. */
                 atomic_store_explicit(stamp_of(slot), tail + 1, memory_order_release);
-                crew__ring_notify(ch, &ch->recvq);
                 return 0;
             }
             continue;
         }
         if (stamp + lap_len == tail + 1) {
             /* The slot still holds last lap's item: full, unless head moved
-             * meanwhile. seq_cst fence: head is read after the stamp, so a
-             * head that moved before the stamp load is seen (linearizable
-             * "full", crossbeam's argument). */
-            atomic_thread_fence(memory_order_seq_cst);
-            size_t head = atomic_load_explicit(&ch->head, memory_order_relaxed);
+             * (the seq_cst read of "Linearizable", top of file). */
+            size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
             if (head + lap_len == tail)
                 return -EAGAIN;
         }
         backoff(&spins);
-        tail = atomic_load_explicit(&ch->tail, memory_order_relaxed);
+        tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
     }
 }
 
-int crew__ring_try_recv(crew_chan_t *ch, void *item)
+/* The lock-free pop: 0, -EAGAIN (empty) or CREW_CHAN_CLOSED; wakes nobody. */
+static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void *item)
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
-    size_t head = atomic_load_explicit(&ch->head, memory_order_relaxed);
+    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
     unsigned spins = 0;
     for (;;) {
         unsigned char *slot = slot_at(ch, head, mark);
         /* Acquire: pairs with the sender's release stamp store (the item). */
         size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
         if (stamp == head + 1) {
+            /* seq_cst, acquire on failure: as in ring_push. */
             if (atomic_compare_exchange_weak_explicit(&ch->head, &head, next_pos(ch, head),
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_seq_cst,
+                                                      memory_order_acquire)) {
                 crew__chan_copy(item, data_of(slot), ch->elem_size);
                 /* Release: pairs with the next lap's sender's acquire load. */
                 atomic_store_explicit(stamp_of(slot), head + lap_len, memory_order_release);
-                crew__ring_notify(ch, &ch->sendq);
                 return 0;
             }
             continue;
@@ -130,28 +147,97 @@ int crew__ring_try_recv(crew_chan_t *ch, void *item)
         if (stamp == head) {
             /* Nothing published here yet: empty, unless tail moved (a
              * sender between its claim and its stamp store). */
-            atomic_thread_fence(memory_order_seq_cst);
-            size_t tail = atomic_load_explicit(&ch->tail, memory_order_relaxed);
+            size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
             if ((tail & ~mark) == head)
                 return (tail & mark) ? CREW_CHAN_CLOSED : -EAGAIN;
         }
         backoff(&spins);
-        head = atomic_load_explicit(&ch->head, memory_order_relaxed);
+        head = atomic_load_explicit(&ch->head, memory_order_acquire);
     }
+}
+
+/* A receiver waits: if the ring is empty, give it the item directly (a DONE
+ * claim). False if there was no one to claim or the ring was not empty.
+ * Out of line, like take_from_sender: the lock-free fast path stays lean. */
+static __attribute__((noinline)) bool hand_to_receiver(crew_chan_t *ch, const void *item)
+{
+    crew__chan_node_t *wakes = NULL;
+    crew__chan_lock(ch);
+    /* Head first, then tail ("Linearizable", top of file). A closed ring
+     * has the mark in tail: never equal, so the push reports it. */
+    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
+    crew__chan_node_t *n = tail == head ? crew__chan_q_claim(&ch->recvq, CREW_SEL_DONE) : NULL;
+    if (n) {
+        crew_select_op_t *op = crew__node_op(n);
+        crew__chan_copy(op->item, item, ch->elem_size);
+        op->status = 0;
+        crew__chan_defer(&wakes, n);
+    }
+    crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
+    return n != NULL;
+}
+
+/* A sender waits and we just freed a slot: push its item for it. */
+static __attribute__((noinline)) void take_from_sender(crew_chan_t *ch)
+{
+    crew__chan_node_t *wakes = NULL;
+    crew__chan_lock(ch);
+    crew__chan_node_t *n = crew__chan_q_claim(&ch->sendq, CREW_SEL_DONE);
+    if (n) {
+        crew__chan_defer(&wakes, n);
+        crew_select_op_t *op = crew__node_op(n);
+        int rc = ring_push(ch, op->item);
+        if (rc == -EAGAIN) {
+            /* Full again (a sender on the fast path took the slot): a RETRY
+             * claim instead. Relaxed: the wake publishes it. */
+            atomic_store_explicit(&n->sel->selected, (uintptr_t)op, memory_order_relaxed);
+        } else {
+            op->status = rc;
+            /* This push owes the receivers the check every push makes
+             * (crew__ring_try_send); the lock is already held. */
+            crew__chan_node_t *r;
+            if (rc == 0 && atomic_load_explicit(&ch->recvq.nwait, memory_order_seq_cst) &&
+                (r = crew__chan_q_claim(&ch->recvq, 0)))
+                crew__chan_defer(&wakes, r);
+        }
+    }
+    crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
+}
+
+int crew__ring_try_send(crew_chan_t *ch, const void *item)
+{
+    /* Relaxed: a hint only. A receiver queued unseen here is found by
+     * the seq_cst check after the push. */
+    if (atomic_load_explicit(&ch->recvq.nwait, memory_order_relaxed) && hand_to_receiver(ch, item))
+        return 0;
+    int rc = ring_push(ch, item);
+    /* seq_cst: the load half of the no-lost-wakeup pair (top of file). */
+    if (rc == 0 && atomic_load_explicit(&ch->recvq.nwait, memory_order_seq_cst))
+        crew__ring_notify(ch, &ch->recvq);
+    return rc;
+}
+
+int crew__ring_try_recv(crew_chan_t *ch, void *item)
+{
+    int rc = ring_pop(ch, item);
+    /* seq_cst: the load half of the no-lost-wakeup pair (top of file). */
+    if (rc == 0 && atomic_load_explicit(&ch->sendq.nwait, memory_order_seq_cst))
+        take_from_sender(ch);
+    return rc;
 }
 
 void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q)
 {
-    /* seq_cst fence: pairs with the fence in crew__ring_register (the
-     * store-buffering argument at the top of this file). */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (!atomic_load_explicit(&q->nwait, memory_order_relaxed))
-        return;
+    crew__chan_node_t *wakes = NULL;
     crew__chan_lock(ch);
     crew__chan_node_t *n = crew__chan_q_claim(q, 0);
     if (n)
-        crew__waiter_wake(&n->sel->w, CREW_WAKE_READY);
+        crew__chan_defer(&wakes, n);
     crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
 }
 
 bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel)
@@ -161,7 +247,7 @@ bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel
     crew__chan_lock(ch);
     crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n);
     crew__chan_unlock(ch);
-    /* seq_cst fence: pairs with the one in crew__ring_notify. */
+    /* seq_cst fence: the waiter's half of the no-lost-wakeup pair. */
     atomic_thread_fence(memory_order_seq_cst);
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_relaxed);
     size_t head = atomic_load_explicit(&ch->head, memory_order_relaxed);
@@ -178,13 +264,14 @@ int crew__ring_close(crew_chan_t *ch)
      * is claimed below. */
     if (atomic_fetch_or_explicit(&ch->tail, ch->mark_bit, memory_order_seq_cst) & ch->mark_bit)
         return CREW_CHAN_CLOSED;
+    crew__chan_node_t *wakes = NULL, *n;
     crew__chan_lock(ch);
-    crew__chan_node_t *n;
     while ((n = crew__chan_q_claim(&ch->sendq, 0)))
-        crew__waiter_wake(&n->sel->w, CREW_WAKE_READY);
+        crew__chan_defer(&wakes, n);
     while ((n = crew__chan_q_claim(&ch->recvq, 0)))
-        crew__waiter_wake(&n->sel->w, CREW_WAKE_READY);
+        crew__chan_defer(&wakes, n);
     crew__chan_unlock(ch);
+    crew__chan_wake(wakes);
     return 0;
 }
 

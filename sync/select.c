@@ -10,12 +10,15 @@
  *     possible now; at the first that does, stop registering and try to
  *     abort (step 4) instead of waiting.
  *  3. Wait (crew__waiter_wait: parks a task, with its deadline timer, or
- *     blocks a thread). A READY wake only ever comes from a claim.
- *  4. Abort: CAS selected WAITING -> ABORTED. If it succeeds no peer will
- *     touch us any more once we have unregistered; go back to 1 (or return
- *     the cancellation / deadline status). If it fails, a peer claimed one
- *     operation: unregister everywhere (taking each lock, so the claimer has
- *     finished, park.h rule 4), then
+ *     blocks a thread). A READY wake only ever comes from a claim, and
+ *     proves the claimer is done with us (chan.h): go to 5.
+ *  4. Otherwise abort: CAS selected WAITING -> ABORTED. If it succeeds no
+ *     peer will touch us any more once we have unregistered; go back to 1
+ *     (or return the cancellation / deadline status). If it fails, a peer
+ *     claimed one operation: wait for its `released` mark, then
+ *  5. unregister the other operations (under each lock, park.h rule 4; the
+ *     claimer unlinked the claimed one, so a plain send or receive takes no
+ *     lock here), then
  *       - DONE: the operation completed (even if we were cancelled too: the
  *         item is delivered and the cancellation stays pending);
  *       - RETRY: try that operation first, then go back to 1; but if we woke
@@ -78,11 +81,12 @@ static crew__chan_q_t *queue_of(crew_select_op_t *op)
     return op->dir == CREW_SELECT_SEND ? &op->chan->sendq : &op->chan->recvq;
 }
 
-/* Leave the queues of ops[0..n) (park.h rule 4). */
-static void unregister_all(crew_select_op_t *ops, size_t n)
+/* Leave the queues of ops[0..n) but claimed, which its claimer unlinked
+ * (park.h rule 4). */
+static void unregister_all(crew_select_op_t *ops, size_t n, const crew_select_op_t *claimed)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!ops[i].chan)
+        if (!ops[i].chan || &ops[i] == claimed)
             continue;
         crew_chan_t *ch = ops[i].chan;
         crew__chan_lock(ch);
@@ -101,6 +105,25 @@ static bool abort_wait(crew__sel_t *sel)
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
+/* A claimer won sel: wait until it is done with us (chan.h) and return its
+ * claim. cause: how our wait ended, or 0 if we did not wait (then the
+ * claimer's wake is still ours to take). */
+static uintptr_t claimed(crew__sel_t *sel, int *cause)
+{
+    if (!*cause)
+        *cause = crew__waiter_wait(&sel->w);
+    if (*cause != CREW_WAKE_READY) {
+        /* Its wake lost to ours: it sets released after its last access,
+         * a few instructions away. Acquire: pairs with that release store. */
+        unsigned spins = 0;
+        while (!atomic_load_explicit(&sel->released, memory_order_acquire))
+            crew__chan_pause(&spins);
+    }
+    /* Relaxed: the READY wake (its release, our acquire in
+     * crew__waiter_wait) or released published it. */
+    return atomic_load_explicit(&sel->selected, memory_order_relaxed);
+}
+
 int crew__select_wait(crew_select_op_t *ops, size_t n)
 {
     for (;;) {
@@ -109,6 +132,7 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
         if (st)
             return st;
         atomic_store_explicit(&sel.selected, CREW_SEL_WAITING, memory_order_relaxed);
+        atomic_store_explicit(&sel.released, 0, memory_order_relaxed);
         size_t reg = 0;
         bool ready = false;
         while (reg < n && !ready) {
@@ -116,20 +140,21 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
                 ready = register_op(&ops[reg], &sel);
             reg++;
         }
-        /* The wake's cause becomes a status only once we know no claim
-         * completed an operation: crew__wake_status marks an expired
+        /* A READY wake only ever comes from a claim: then there is nothing
+         * to abort. The wake's cause becomes a status only once we know no
+         * claim completed an operation: crew__wake_status marks an expired
          * deadline scope, which must not happen for a select that returns
          * success (its next suspension point reports the deadline). */
-        int cause = ready ? CREW_WAKE_READY : crew__waiter_wait(&sel.w);
-        if (abort_wait(&sel)) {
-            unregister_all(ops, reg);
-            st = sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
+        int cause = ready ? 0 : crew__waiter_wait(&sel.w);
+        if (cause != CREW_WAKE_READY && abort_wait(&sel)) {
+            unregister_all(ops, reg, NULL);
+            st = cause && sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
             if (st)
                 return st;
         } else {
-            uintptr_t claim = atomic_load_explicit(&sel.selected, memory_order_relaxed);
-            unregister_all(ops, reg);
+            uintptr_t claim = claimed(&sel, &cause);
             crew_select_op_t *op = (crew_select_op_t *)(claim & ~CREW_SEL_DONE);
+            unregister_all(ops, reg, op);
             size_t i = (size_t)(op - ops);
             if (claim & CREW_SEL_DONE)
                 return (int)i;

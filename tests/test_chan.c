@@ -525,6 +525,91 @@ static void test_chan_stress_bounded(void **state)
     stress_run(1, m / 50, 3, 5);
 }
 
+/* ---- FIFO through the hand-offs ---------------------------------------------- */
+
+/* Values are (producer << 32) | seq. Each consumer checks that the values of
+ * any one producer reach it in increasing order: a FIFO channel cannot
+ * deliver a producer's later item before one it sent earlier, whether the
+ * item went through the ring or straight to a waiting party (a hand-off
+ * that skipped an item still in the ring would break this). */
+enum { FIFO_P = 3, FIFO_C = 4 };
+
+struct fifo {
+    crew_chan_t *ch;
+    uint64_t per_producer;
+    atomic_uint next_producer;
+    atomic_ulong received, disorder;
+};
+
+static void *fifo_producer(void *arg)
+{
+    struct fifo *f = arg;
+    uint64_t k = atomic_fetch_add(&f->next_producer, 1);
+    for (uint64_t i = 0; i < f->per_producer; i++) {
+        uint64_t v = k << 32 | i;
+        TC_CHECK_EQ(crew_chan_send(f->ch, &v), 0);
+    }
+    return NULL;
+}
+
+static void *fifo_consumer(void *arg)
+{
+    struct fifo *f = arg;
+    int64_t last[FIFO_P] = { -1, -1, -1 };
+    uint64_t v;
+    int rc;
+    while ((rc = crew_chan_recv(f->ch, &v)) == 0) {
+        uint64_t k = v >> 32;
+        int64_t seq = (int64_t)(v & 0xFFFFFFFFu);
+        if (k >= FIFO_P || seq <= last[k])
+            atomic_fetch_add(&f->disorder, 1);
+        else
+            last[k] = seq;
+        atomic_fetch_add_explicit(&f->received, 1, memory_order_relaxed);
+    }
+    TC_CHECK_EQ(rc, CREW_CHAN_CLOSED);
+    return NULL;
+}
+
+/* np producers (the last one a plain thread when producer_thread), nc
+ * consumers (every one a plain thread when consumer_threads, else the
+ * second). */
+static void fifo_run(crew_rt_t *rt, size_t cap, int np, int nc, bool producer_thread,
+                     bool consumer_threads)
+{
+    struct fifo f = { .ch = chan_new(cap), .per_producer = 100000 / crew_test_slowdown() };
+    runner_t p[FIFO_P], c[FIFO_C];
+    for (int i = 0; i < nc; i++)
+        runner_start(&c[i], rt, consumer_threads || i == 1, fifo_consumer, &f);
+    for (int i = 0; i < np; i++)
+        runner_start(&p[i], rt, producer_thread && i == np - 1, fifo_producer, &f);
+    for (int i = 0; i < np; i++)
+        runner_join(&p[i]);
+    assert_int_equal(crew_chan_close(f.ch), 0);
+    for (int i = 0; i < nc; i++)
+        runner_join(&c[i]);
+    tc_assert_clean();
+    assert_int_equal(atomic_load(&f.disorder), 0);
+    assert_int_equal(atomic_load(&f.received), (uint64_t)np * f.per_producer);
+    assert_int_equal(crew_chan_destroy(f.ch), 0);
+}
+
+static void test_chan_fifo_handoff(void **state)
+{
+    (void)state;
+    tc_reset();
+    crew_rt_t *rt = tc_rt_create();
+    /* More consumers than items fit: receivers wait on an empty ring while
+     * senders wait on a full one, so both hand-offs run. */
+    for (size_t fl = 0; fl < NFLAVOURS; fl++)
+        fifo_run(rt, FLAVOURS[fl].cap, FIFO_P, FIFO_C, true, false);
+    /* One fast producer, slow (futex-woken) consumers: items sit in the ring
+     * while other receivers still wait, the case a hand-off must not skip. */
+    fifo_run(rt, 1, 1, FIFO_C, false, true);
+    fifo_run(rt, 2, 1, FIFO_C, false, true);
+    crew_rt_destroy(rt);
+}
+
 static void test_chan_stress_unbounded(void **state)
 {
     (void)state;
@@ -801,6 +886,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_chan_stress_bounded),
         cmocka_unit_test(test_chan_stress_unbounded),
         cmocka_unit_test(test_chan_stress_rendezvous),
+        cmocka_unit_test(test_chan_fifo_handoff),
         cmocka_unit_test(test_chan_cancel_vs_send),
         cmocka_unit_test(test_chan_cancel_passes_wakeup_on),
         cmocka_unit_test(test_chan_cancel_blocked_sender),
