@@ -288,7 +288,11 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
         return false;
     pt->notified = false;
     ex->nidle++;
-    if (watch)
+    /* A thread started to watch may find the role already given to an idle
+     * thread (the lock was dropped between pool_main and here): it must
+     * not take it over, or that thread would be neither the watcher nor in
+     * the idle list (and later unlinked from a list it is not in). */
+    if (watch && !ex->watcher)
         ex->watcher = pt;
     else
         list_push_front(&ex->idle, &pt->link);
