@@ -101,7 +101,7 @@ struct crew_task_s {
      * concurrent caller gets -EBUSY instead of a double release. */
     _Atomic uint8_t handle_busy;
     uint8_t stack_cls;          /* Stack size class (stack.h). */
-    uint16_t reg_shard;         /* Its registry shard. */
+    uint16_t reg_shard;         /* Its registry shard, or CREW_REG_NONE (registry.h). */
     uint32_t shield;            /* Shield region depth; only the task itself changes it. */
 
     /* Holds: one for the handle, one for the running task. The last put frees. */

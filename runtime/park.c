@@ -87,6 +87,13 @@ int crew__waiter_prepare(crew__waiter_t *w)
         atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
         return 0;
     }
+    /* Before the arm (registry.h: the shutdown's sweep must find every task
+     * that could miss its cancel_all flag). */
+    if (crew__unlikely(w->task->reg_shard == CREW_REG_NONE)) {
+        int rc = crew__registry_add(w->task->rt, w->task, crew__worker_self()->index);
+        if (rc)
+            return rc;
+    }
     w->seq = crew__park_arm(w->task);
     return crew__suspend_check(w->task);
 }
@@ -123,8 +130,10 @@ static void mark_expired(crew_task_t *t)
 
 int crew__suspend_check(crew_task_t *t)
 {
-    /* seq_cst: pairs with crew_task_cancel (park.h). */
-    if (!t->shield && atomic_load_explicit(&t->cancelled, memory_order_seq_cst))
+    /* seq_cst: pairs with crew_task_cancel (park.h), and with the
+     * shutdown's store of cancel_all (registry.h). */
+    if (!t->shield && (atomic_load_explicit(&t->cancelled, memory_order_seq_cst) ||
+                       atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst)))
         return -ECANCELED;
     if (t->scope) {
         int64_t d = crew__deadline_of(t);

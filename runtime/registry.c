@@ -53,12 +53,15 @@ int crew__registry_add(crew_rt_t *rt, crew_task_t *t, unsigned shard)
 
 void crew__registry_remove(crew_task_t *t)
 {
+    if (t->reg_shard == CREW_REG_NONE)
+        return;
     crew__registry_t *r = &t->rt->registry[t->reg_shard];
     crew__spin_lock(&r->lock);
     crew_task_t *last = r->v[--r->n];
     r->v[t->reg_idx] = last;
     last->reg_idx = t->reg_idx;
     crew__spin_unlock(&r->lock);
+    t->reg_shard = CREW_REG_NONE;
 }
 
 uint64_t crew__registry_cancel(crew_rt_t *rt, uint64_t id)

@@ -261,6 +261,8 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
         } else if (now < cancel_at) {
             crew__futex_wait_ns(&rt->idle_seq, seq, cancel_at - now);
         } else {
+            /* seq_cst: before the sweep (registry.h). */
+            atomic_store_explicit(&rt->cancel_all, true, memory_order_seq_cst);
             crew__registry_cancel(rt, 0);
             crew__futex_wait_ns(&rt->idle_seq, seq, CREW_SHUTDOWN_RECANCEL_NS);
         }
@@ -328,7 +330,7 @@ int crew_run(crew_fn_t fn, void *arg, const crew_rt_opts_t *opts, void **result)
     }
     crew_task_t *main_task = NULL;
     if (rc == 0)
-        rc = crew_rt_spawn(rt, fn, arg, NULL, &main_task);
+        rc = crew__spawn_registered(rt, fn, arg, &main_task);
     if (main_task) {
         atomic_store_explicit(&rt->main_id, main_task->id, memory_order_seq_cst);
         /* A signal that came before main_id was set. */

@@ -311,7 +311,10 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
             /* A task cancelled before it started never runs its body and
              * needs no stack; one that cannot get a stack completes with
              * -ENOMEM. Either way, look for another. */
-            int err = atomic_load_explicit(&next->cancelled, memory_order_relaxed) ? -ECANCELED : 0;
+            int err = atomic_load_explicit(&next->cancelled, memory_order_relaxed) ||
+                              atomic_load_explicit(&w->rt->cancel_all, memory_order_relaxed)
+                          ? -ECANCELED
+                          : 0;
             if (!err) {
                 start_task(w, next);
                 if (!next->stack)

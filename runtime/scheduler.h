@@ -89,6 +89,7 @@ struct crew_rt_s {
      * leave before it frees what they still touch. */
     _Atomic uint32_t outside_pushers;
     _Atomic bool shutdown;         /* Refuse new spawns. */
+    _Atomic bool cancel_all;       /* A shutdown's grace ended: every task is cancelled (registry.h). */
     _Atomic bool stop;             /* Workers exit when idle. */
     _Atomic uint32_t idle_seq;     /* Futex the destroyer sleeps on while tasks remain. */
     _Atomic uint32_t started;      /* Workers done with their setup; crew_rt_create waits on it. */
@@ -200,6 +201,11 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev);
 crew_task_t *crew__sched_next_local(crew__worker_t *w);
 /* One round of stealing (scheduler.c rule 5); seen has one entry per worker. */
 crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen);
+
+/* crew_rt_spawn from outside rt, registered at once (registry.h) so that
+ * crew__registry_cancel finds it by id before its first wait (crew_run's
+ * main task). */
+int crew__spawn_registered(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out);
 
 /* Callback timers (timer.c): a detached task built now and started later
  * from any thread (-ESHUTDOWN then drops it), or dropped without running. */

@@ -84,6 +84,7 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     t->shield = 0;
     t->scope = NULL;
     t->joiner = NULL;
+    t->reg_shard = CREW_REG_NONE;
     t->id = take_id(w);
     t->name = NULL;
     if (o && o->name && o->name[0]) {
@@ -141,10 +142,6 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
     int rc = task_prepare(w, w->rt, fn, arg, opts, &t);
     if (rc)
         return rc;
-    if ((rc = crew__registry_add(w->rt, t, w->index)) != 0) {
-        task_free(t);
-        return rc;
-    }
     /* Counted before the task can run (and exit): see live_tasks in runtime.c. */
     crew__counter_add(&w->spawned, 1);
     CREW_PROBE2(task_spawn, t->id, w->index);
@@ -153,20 +150,16 @@ int crew_spawn(crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts, crew_task
     return 0;
 }
 
-int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts,
-                  crew_task_t **out)
+/* crew_rt_spawn from outside rt; registered (registry.h) at once if reg. */
+static int spawn_outside(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts,
+                         bool reg, crew_task_t **out)
 {
-    if (!rt || !fn || !out)
-        return -EINVAL;
-    crew__worker_t *w = crew__worker_self();
-    if (w && w->rt == rt && w->current)
-        return crew_spawn(fn, arg, opts, out);
     int rc = crew__rt_enter(rt);
     if (rc)
         return rc;
     crew_task_t *t;
     rc = task_prepare(NULL, rt, fn, arg, opts, &t);
-    if (rc == 0 && (rc = crew__registry_add(rt, t, rt->nworkers)) != 0)
+    if (rc == 0 && reg && (rc = crew__registry_add(rt, t, rt->nworkers)) != 0)
         task_free(t);
     /* The injection queue counts it (inject.accepted) under its lock. */
     if (rc == 0 && (rc = crew__sched_spawn(NULL, rt, t)) != 0) {
@@ -179,22 +172,33 @@ int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_
     return rc;
 }
 
+int crew_rt_spawn(crew_rt_t *rt, crew_fn_t fn, void *arg, const crew_spawn_opts_t *opts,
+                  crew_task_t **out)
+{
+    if (!rt || !fn || !out)
+        return -EINVAL;
+    crew__worker_t *w = crew__worker_self();
+    if (w && w->rt == rt && w->current)
+        return crew_spawn(fn, arg, opts, out);
+    return spawn_outside(rt, fn, arg, opts, false, out);
+}
+
+int crew__spawn_registered(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out)
+{
+    return spawn_outside(rt, fn, arg, NULL, true, out);
+}
+
 int crew__task_new_detached(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out)
 {
     int rc = task_prepare(NULL, rt, fn, arg, NULL, out);
     if (rc)
         return rc;
     atomic_init(&(*out)->refs, 1); /* No handle: only the body's hold. */
-    /* Registered now, so starting it later cannot fail for memory, and a
-     * shutdown's cancel reaches it (it then never runs its body). */
-    if ((rc = crew__registry_add(rt, *out, rt->nworkers)) != 0)
-        task_free(*out);
-    return rc;
+    return 0;
 }
 
 void crew__task_discard(crew_task_t *t)
 {
-    crew__registry_remove(t);
     task_free(t);
 }
 
@@ -415,7 +419,8 @@ int crew_task_cancel(crew_task_t *t)
 int crew_cancelled(void)
 {
     crew_task_t *self = crew__task_self();
-    return self && atomic_load_explicit(&self->cancelled, memory_order_relaxed);
+    return self && (atomic_load_explicit(&self->cancelled, memory_order_relaxed) ||
+                    atomic_load_explicit(&self->rt->cancel_all, memory_order_relaxed));
 }
 
 int crew_shield_begin(void)
