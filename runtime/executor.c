@@ -63,60 +63,9 @@
 #include "alloc.h"
 #include "executor.h"
 #include "futex.h"
+#include "list.h"
 #include "park.h"
 #include "scheduler.h"
-
-/* An intrusive doubly-linked list (queue, idle threads, space waiters). */
-typedef struct link {
-    struct link *prev, *next;
-} link_t;
-typedef struct {
-    link_t *head, *tail;
-} list_t;
-
-#define ENTRY(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
-
-static void list_push_back(list_t *l, link_t *e)
-{
-    e->next = NULL;
-    e->prev = l->tail;
-    if (l->tail)
-        l->tail->next = e;
-    else
-        l->head = e;
-    l->tail = e;
-}
-
-static void list_push_front(list_t *l, link_t *e)
-{
-    e->prev = NULL;
-    e->next = l->head;
-    if (l->head)
-        l->head->prev = e;
-    else
-        l->tail = e;
-    l->head = e;
-}
-
-static void list_remove(list_t *l, link_t *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        l->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        l->tail = e->prev;
-}
-
-static link_t *list_pop_front(list_t *l)
-{
-    link_t *e = l->head;
-    if (e)
-        list_remove(l, e);
-    return e;
-}
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_REMOVED };
 
@@ -136,7 +85,7 @@ typedef struct pool_thread pool_thread_t;
 
 /* One call; on the caller's stack. All fields under ex->lock once queued. */
 typedef struct job {
-    link_t link;              /* In ex->queue while QUEUED. */
+    crew__link_t link;              /* In ex->queue while QUEUED. */
     crew_fn_t fn;
     void *arg;
     crew_discard_fn_t discard;
@@ -148,7 +97,7 @@ typedef struct job {
 
 /* A pool thread; on its own stack. */
 struct pool_thread {
-    link_t link;              /* In ex->idle while idle and not notified. */
+    crew__link_t link;              /* In ex->idle while idle and not notified. */
     _Atomic uint32_t futex;   /* PT_*. */
     bool notified;            /* Handed work since it went idle. */
     job_t *job;               /* The caller's record while linked, else NULL. */
@@ -159,7 +108,7 @@ struct pool_thread {
 
 /* A submitter waiting for room in the queue; on its stack. */
 typedef struct {
-    link_t link;
+    crew__link_t link;
     crew__waiter_t waiter;
     bool linked;              /* Still in ex->space. */
     bool granted;             /* A slot was reserved for it. */
@@ -168,9 +117,9 @@ typedef struct {
 struct crew_executor_s {
     pthread_mutex_t lock;
     pthread_cond_t drained;   /* destroy waits here for alive == users == 0. */
-    list_t queue;             /* job_t, FIFO. */
-    list_t idle;              /* pool_thread_t, most recently idle first. */
-    list_t space;             /* space_waiter_t, FIFO. */
+    crew__list_t queue;             /* job_t, FIFO. */
+    crew__list_t idle;              /* pool_thread_t, most recently idle first. */
+    crew__list_t space;             /* space_waiter_t, FIFO. */
     pool_thread_t *watcher;   /* Idle, not in ex->idle, watching the queue (protocol 8). */
     bool watcher_starting;    /* A thread is being started to become the watcher. */
     int64_t progress;         /* crew_now() when a thread was last handed work or took a job. */
@@ -205,10 +154,10 @@ static void user_put(crew_executor_t *ex)
 static void grant_slots(crew_executor_t *ex)
 {
     while (ex->queued + ex->reserved < ex->cap) {
-        link_t *e = list_pop_front(&ex->space);
+        crew__link_t *e = crew__list_pop_front(&ex->space);
         if (!e)
             return;
-        space_waiter_t *sw = ENTRY(e, space_waiter_t, link);
+        space_waiter_t *sw = CREW_CONTAINER_OF(e, space_waiter_t, link);
         sw->linked = false;
         if (crew__waiter_wake(&sw->waiter, CREW_WAKE_READY)) {
             sw->granted = true;
@@ -221,11 +170,11 @@ static void grant_slots(crew_executor_t *ex)
  * idle; *sleeper is set to a thread that needs a futex wake after unlock. */
 static bool notify_idle(crew_executor_t *ex, pool_thread_t **sleeper)
 {
-    link_t *e = list_pop_front(&ex->idle);
+    crew__link_t *e = crew__list_pop_front(&ex->idle);
     pool_thread_t *pt;
     *sleeper = NULL;
     if (e) {
-        pt = ENTRY(e, pool_thread_t, link);
+        pt = CREW_CONTAINER_OF(e, pool_thread_t, link);
     } else if (ex->watcher) {
         pt = ex->watcher;
         ex->watcher = NULL;
@@ -295,7 +244,7 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
     if (watch && !ex->watcher)
         ex->watcher = pt;
     else
-        list_push_front(&ex->idle, &pt->link);
+        crew__list_push_front(&ex->idle, &pt->link);
     int64_t backoff = WATCH_NS, keep_until = 0, until;
     for (;;) {
         int64_t now = crew_now();
@@ -303,7 +252,7 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
             if (!keep_until) {
                 keep_until = add_sat(now, ex->keep_alive);
             } else if (now >= keep_until) {
-                list_remove(&ex->idle, &pt->link);
+                crew__list_remove(&ex->idle, &pt->link);
                 ex->nidle--;
                 /* Every job queued while we were idle got a thread or a
                  * watcher, but take one that still waits. */
@@ -312,7 +261,7 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
             until = keep_until;
         } else if (!ex->queued) {
             ex->watcher = NULL; /* Nothing to watch: plain idle again. */
-            list_push_front(&ex->idle, &pt->link);
+            crew__list_push_front(&ex->idle, &pt->link);
             keep_until = add_sat(now, ex->keep_alive);
             until = keep_until;
         } else if (now - ex->progress >= WATCH_NS) {
@@ -333,7 +282,7 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
             if (ex->watcher == pt)
                 ex->watcher = NULL;
             else
-                list_remove(&ex->idle, &pt->link);
+                crew__list_remove(&ex->idle, &pt->link);
             ex->nidle--;
             return false;
         }
@@ -349,9 +298,9 @@ static int ensure_watcher(crew_executor_t *ex, pool_thread_t **sleeper)
     *sleeper = NULL;
     if (ex->watcher || ex->watcher_starting)
         return START_NONE;
-    link_t *e = list_pop_front(&ex->idle);
+    crew__link_t *e = crew__list_pop_front(&ex->idle);
     if (e) {
-        pool_thread_t *pt = ENTRY(e, pool_thread_t, link);
+        pool_thread_t *pt = CREW_CONTAINER_OF(e, pool_thread_t, link);
         ex->watcher = pt;
         /* Relaxed: the role travels in ex->watcher under the lock. */
         if (atomic_exchange_explicit(&pt->futex, PT_NOTIFIED, memory_order_relaxed) == PT_SLEEPING)
@@ -383,10 +332,10 @@ static int dispatch(crew_executor_t *ex, pool_thread_t **sleeper)
 /* Lock held. Pop the next job and link it to pt (protocol 2). */
 static bool take_job(crew_executor_t *ex, pool_thread_t *pt)
 {
-    link_t *e = list_pop_front(&ex->queue);
+    crew__link_t *e = crew__list_pop_front(&ex->queue);
     if (!e)
         return false;
-    job_t *j = ENTRY(e, job_t, link);
+    job_t *j = CREW_CONTAINER_OF(e, job_t, link);
     ex->queued--;
     ex->running++;
     ex->progress = crew_now();
@@ -564,7 +513,7 @@ static int wait_for_room(crew_executor_t *ex)
         int rc = crew__waiter_prepare(&sw.waiter);
         if (rc)
             return rc;
-        list_push_back(&ex->space, &sw.link);
+        crew__list_push_back(&ex->space, &sw.link);
         pthread_mutex_unlock(&ex->lock);
         int cause = crew__waiter_wait(&sw.waiter);
         pthread_mutex_lock(&ex->lock);
@@ -573,7 +522,7 @@ static int wait_for_room(crew_executor_t *ex)
             return 0;
         }
         if (sw.linked)
-            list_remove(&ex->space, &sw.link);
+            crew__list_remove(&ex->space, &sw.link);
         if (ex->stopping)
             return -ESHUTDOWN;
         rc = sw.waiter.task ? crew__wake_status(sw.waiter.task, cause) : 0;
@@ -605,7 +554,7 @@ static int wait_job(crew_executor_t *ex, job_t *job, unsigned flags)
             rc = 0;
             break;
         case JOB_QUEUED:
-            list_remove(&ex->queue, &job->link);
+            crew__list_remove(&ex->queue, &job->link);
             ex->queued--;
             ex->cancelled++;
             grant_slots(ex);
@@ -670,7 +619,7 @@ int crew__executor_call(crew_executor_t *ex, crew_fn_t fn, void *arg, crew_disca
         pthread_mutex_unlock(&ex->lock);
         return rc;
     }
-    list_push_back(&ex->queue, &job.link);
+    crew__list_push_back(&ex->queue, &job.link);
     ex->queued++;
     pool_thread_t *sleeper;
     int start = dispatch(ex, &sleeper);
@@ -684,7 +633,7 @@ int crew__executor_call(crew_executor_t *ex, crew_fn_t fn, void *arg, crew_disca
         /* Nobody will run the job: fail it rather than hang. */
         bool orphan = ex->alive == 0 && job.state == JOB_QUEUED;
         if (orphan) {
-            list_remove(&ex->queue, &job.link);
+            crew__list_remove(&ex->queue, &job.link);
             ex->queued--;
             ex->cancelled++;
             grant_slots(ex);
@@ -761,17 +710,17 @@ int crew_executor_destroy(crew_executor_t *ex)
         return -EBUSY;
     }
     ex->stopping = true;
-    link_t *e;
-    while ((e = list_pop_front(&ex->queue))) {
-        job_t *j = ENTRY(e, job_t, link);
+    crew__link_t *e;
+    while ((e = crew__list_pop_front(&ex->queue))) {
+        job_t *j = CREW_CONTAINER_OF(e, job_t, link);
         ex->queued--;
         ex->cancelled++;
         j->state = JOB_REMOVED;
         if (crew__waiter_wake(&j->waiter, CREW_WAKE_CLOSED))
             ex->users--;
     }
-    while ((e = list_pop_front(&ex->space))) {
-        space_waiter_t *sw = ENTRY(e, space_waiter_t, link);
+    while ((e = crew__list_pop_front(&ex->space))) {
+        space_waiter_t *sw = CREW_CONTAINER_OF(e, space_waiter_t, link);
         sw->linked = false;
         crew__waiter_wake(&sw->waiter, CREW_WAKE_CLOSED);
     }

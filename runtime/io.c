@@ -22,13 +22,13 @@
 #include "scheduler.h"
 
 /* A waiting task's record, on its stack. */
-struct crew__fd_wait {
+typedef struct crew__fd_wait {
     crew__waiter_t w;
-    crew__fd_wait_t *prev, *next;
+    crew__link_t link;
     unsigned events;  /* Directions waited for. */
     unsigned got;     /* Directions delivered by the reactor's winning wake. */
     bool linked;      /* Under the slot's lock. */
-};
+} crew__fd_wait_t;
 
 /* The most fds a table covers, whatever the rlimit says (16 M fds: a
  * 128 KiB chunk array). */
@@ -101,28 +101,17 @@ static crew__fd_t *slot_of(crew__fdtab_t *t, int fd, bool create, int *err)
 
 static void link_wait(crew__fd_t *s, crew__fd_wait_t *fw)
 {
-    fw->next = NULL;
-    fw->prev = s->tail;
-    if (s->tail)
-        s->tail->next = fw;
-    else
-        s->waiters = fw;
-    s->tail = fw;
+    crew__list_push_back(&s->waiters, &fw->link);
     fw->linked = true;
 }
 
 static void unlink_wait(crew__fd_t *s, crew__fd_wait_t *fw)
 {
-    if (fw->prev)
-        fw->prev->next = fw->next;
-    else
-        s->waiters = fw->next;
-    if (fw->next)
-        fw->next->prev = fw->prev;
-    else
-        s->tail = fw->prev;
+    crew__list_remove(&s->waiters, &fw->link);
     fw->linked = false;
 }
+
+#define FD_WAIT_OF(l) CREW_CONTAINER_OF(l, crew__fd_wait_t, link)
 
 /* A plain thread waits in poll(2): it has no reactor. */
 static int thread_wait(int fd, unsigned events)
@@ -218,12 +207,12 @@ static void drop_slot(crew__fd_t *s)
     s->gen++;
     s->registered = 0;
     s->ready = 0;
-    for (crew__fd_wait_t *fw = s->waiters, *nx; fw; fw = nx) {
-        nx = fw->next;
+    crew__link_t *l;
+    while ((l = crew__list_pop_front(&s->waiters)) != NULL) {
+        crew__fd_wait_t *fw = FD_WAIT_OF(l);
         fw->linked = false;
         crew__waiter_wake(&fw->w, CREW_WAKE_CLOSED);
     }
-    s->waiters = s->tail = NULL;
 }
 
 /* Unregister fd from the calling task's runtime. True if it was registered. */
@@ -239,7 +228,7 @@ static bool forget(int fd)
         return false;
     crew__spin_lock(&s->lock);
     bool was = s->registered;
-    if (was || s->waiters)
+    if (was || s->waiters.head)
         drop_slot(s);
     crew__spin_unlock(&s->lock);
     /* Outside the lock: the generation already makes the reactor drop any
@@ -289,8 +278,9 @@ static void deliver(crew__fdtab_t *t, const struct epoll_event *ev, crew__wake_b
         return; /* A stale event of a closed fd whose number was reused. */
     }
     unsigned taken = 0;
-    for (crew__fd_wait_t *fw = s->waiters, *nx; fw; fw = nx) {
-        nx = fw->next;
+    for (crew__link_t *l = s->waiters.head, *nx; l; l = nx) {
+        nx = l->next;
+        crew__fd_wait_t *fw = FD_WAIT_OF(l);
         unsigned mine = fw->events & bits;
         if (!mine)
             continue;

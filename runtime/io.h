@@ -13,11 +13,10 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "list.h"
 
 /* Slots per chunk of the table. */
 #define CREW_FD_CHUNK 1024
-
-typedef struct crew__fd_wait crew__fd_wait_t;
 
 /* One fd's state. All fields under lock, except gen, which the reactor also
  * reads under lock; a slot is never freed before the runtime. */
@@ -29,8 +28,7 @@ typedef struct crew__fd {
     uint32_t gen;
     uint8_t registered;
     uint8_t ready;             /* CREW_FD_* edges seen while no one waited. */
-    crew__fd_wait_t *waiters;  /* Doubly linked, FIFO. */
-    crew__fd_wait_t *tail;
+    crew__list_t waiters;      /* Waiting tasks' records (io.c), FIFO. */
 } crew__fd_t;
 
 typedef struct crew__fdtab {
