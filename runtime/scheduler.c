@@ -117,16 +117,26 @@ static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
 }
 
 /* Push the list first..last (n tasks) from a thread that is not one of
- * rt's workers, and notify. */
+ * rt's workers, and notify. The caller keeps rt alive meanwhile. */
+static int push_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n,
+                        unsigned flags)
+{
+    int rc = crew__inject_push(&rt->inject, first, last, n, flags);
+    if (rc == 0)
+        crew__idle_notify(rt, true);
+    return rc;
+}
+
+/* push_outside for a caller that nothing else keeps rt alive for (a wake
+ * from another runtime's worker or a pool thread): counted in
+ * outside_pushers, which the destroyer waits out. */
 static int inject_from_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n,
                                unsigned flags)
 {
     /* seq_cst: ordered before the push, so a destroyer that has seen the
      * task finish (which needs the push) also sees us here (runtime.c). */
     atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
-    int rc = crew__inject_push(&rt->inject, first, last, n, flags);
-    if (rc == 0)
-        crew__idle_notify(rt, true);
+    int rc = push_outside(rt, first, last, n, flags);
     crew__rt_leave(rt);
     return rc;
 }
@@ -177,7 +187,10 @@ int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
         place_local(w, t, false);
         return 0;
     }
-    return inject_from_outside(rt, t, t, 1, 0);
+    /* Not counted again: every outside spawner is inside crew__rt_enter
+     * (crew_rt_spawn) or is the reactor (callback timers), which the
+     * destroyer joins before it frees rt. */
+    return push_outside(rt, t, t, 1, 0);
 }
 
 /* Take up to a fair share of the injection queue: one task to run, the rest

@@ -132,7 +132,8 @@ void crew__sched_wake(crew_task_t *t);
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection
- * queue. Returns 0 or -ESHUTDOWN. */
+ * queue, from inside crew__rt_enter or from the reactor thread. Returns 0 or
+ * -ESHUTDOWN. */
 int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t);
 
 /* Suspend the calling task (whose park word is armed) until it is woken.
