@@ -1,11 +1,12 @@
 /* The injection queue (see inject.h). */
 #include "inject.h"
+#include "mutex.h"
 
 int crew__inject_init(crew__inject_t *q)
 {
-    int rc = pthread_mutex_init(&q->lock, NULL);
+    int rc = crew__mutex_init_short(&q->lock);
     if (rc)
-        return -rc;
+        return rc;
     q->head[0] = q->head[1] = q->tail[0] = q->tail[1] = NULL;
     atomic_init(&q->len, 0);
     atomic_init(&q->accepted, 0);
