@@ -307,7 +307,7 @@ static void start_task(crew__worker_t *w, crew_task_t *t)
         return;
     }
     t->stack = s;
-    crew__fiber_init(&t->fiber, s->lo, s->size, crew__task_entry);
+    crew__fiber_init(&t->fiber, s->lo, crew__stack_colored_size(s), crew__task_entry);
     atomic_store_explicit(&t->started, 1, memory_order_relaxed);
 }
 

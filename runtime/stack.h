@@ -73,6 +73,19 @@ void crew__stack_cache_flush(crew__stack_pool_t *p, crew__stack_cache_t *c);
 /* mprotect guards installed by the whole process (against the VMA budget). */
 uint64_t crew__stack_mprotect_guards(void);
 
+/* The usable bytes a task's context starts below: the stack's size less a
+ * "colour" of 0-15 cache lines picked by hashing its address. Stacks sit
+ * 2^k + one page apart, so their tops fall on only a few dozen L2 set
+ * positions (L2 sets repeat every 128 KiB here); 2,000 ping-ponging tasks
+ * kept evicting each other's top frames. Colours spread them over 16 times
+ * as many sets: ping_pong with 1,000 pairs on one worker, +10-15 %. At most
+ * 960 bytes, well inside the smallest class's 16 KiB. */
+static inline size_t crew__stack_colored_size(const crew__stack_t *s)
+{
+    uint32_t h = (uint32_t)((uintptr_t)s->lo >> 12) * 0x9E3779B1u; /* Fibonacci hashing. */
+    return s->size - (size_t)(h >> 28) * CREW_CACHELINE;
+}
+
 /* Canary mode: the word at the usable low end. */
 #define CREW_STACK_CANARY 0xC7E3D15EA5E5C0DEull
 static inline bool crew__stack_canary_ok(const crew__stack_t *s)
