@@ -24,7 +24,15 @@
  *     read of idle_state, and the last searcher's seq_cst RMW comes before its
  *     re-check: by the fences' total order one of them sees the other. Work a
  *     worker pushes into its own queues needs no fence: that worker is awake
- *     and runs it eventually; the notify only adds parallelism. */
+ *     and runs it eventually; the notify only adds parallelism.
+ *  6. Inboxes (scheduler.c rule 8): a pusher CASes the task onto a worker's
+ *     inbox, then reads the worker's parked flag; a parking worker sets the
+ *     flag (under sleep_lock, with its entry in the sleepers stack), then
+ *     reads its inbox. All four seq_cst: one of them sees the other, so
+ *     either the pusher wakes that very worker (crew__idle_wake_worker) or
+ *     the worker sees its inbox and wakes itself. */
+#include <string.h>
+
 #include "futex.h"
 #include "probes.h"
 #include "scheduler.h"
@@ -70,10 +78,28 @@ bool crew__idle_work_pending(crew_rt_t *rt)
         return true;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         crew__worker_t *v = rt->workers[i];
-        if (crew__runq_len(&v->runq) || atomic_load_explicit(&v->next, memory_order_relaxed))
+        if (crew__runq_len(&v->runq) || atomic_load_explicit(&v->next, memory_order_relaxed) ||
+            atomic_load_explicit(&v->inbox, memory_order_relaxed))
             return true;
     }
     return false;
+}
+
+/* Take v, parked, out of the sleepers and wake it, counted awake and
+ * searching (rule 4). Called with sleep_lock held; releases it. */
+static void wake_sleeper(crew_rt_t *rt, crew__worker_t *v)
+{
+    unsigned i = rt->nsleepers;
+    while (rt->sleepers[--i] != v->index)
+        ;
+    memmove(&rt->sleepers[i], &rt->sleepers[i + 1], (rt->nsleepers - 1 - i) * sizeof *rt->sleepers);
+    rt->nsleepers--;
+    atomic_store_explicit(&v->parked, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->idle_state, SEARCH_ONE + AWAKE_ONE, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->sleep_lock);
+    /* Release: pairs with the sleeper's acquire load of its futex word. */
+    atomic_store_explicit(&v->futex, 1, memory_order_release);
+    crew__futex_wake(&v->futex, 1);
 }
 
 void crew__idle_notify_slow(crew_rt_t *rt, bool strict)
@@ -94,12 +120,19 @@ void crew__idle_notify_slow(crew_rt_t *rt, bool strict)
         pthread_mutex_unlock(&rt->sleep_lock);
         return;
     }
-    atomic_fetch_add_explicit(&rt->idle_state, SEARCH_ONE + AWAKE_ONE, memory_order_seq_cst);
-    crew__worker_t *v = rt->workers[rt->sleepers[--rt->nsleepers]];
-    pthread_mutex_unlock(&rt->sleep_lock);
-    /* Release: pairs with the sleeper's acquire load of its futex word. */
-    atomic_store_explicit(&v->futex, 1, memory_order_release);
-    crew__futex_wake(&v->futex, 1);
+    wake_sleeper(rt, rt->workers[rt->sleepers[rt->nsleepers - 1]]);
+}
+
+void crew__idle_wake_worker(crew_rt_t *rt, crew__worker_t *v)
+{
+    pthread_mutex_lock(&rt->sleep_lock);
+    /* Not parked any more: whoever woke it made it search, and a searching
+     * worker's first look is its own queues, inbox included. */
+    if (!atomic_load_explicit(&v->parked, memory_order_relaxed)) {
+        pthread_mutex_unlock(&rt->sleep_lock);
+        return;
+    }
+    wake_sleeper(rt, v);
 }
 
 void crew__idle_wake_all(crew_rt_t *rt)
@@ -107,6 +140,7 @@ void crew__idle_wake_all(crew_rt_t *rt)
     pthread_mutex_lock(&rt->sleep_lock);
     while (rt->nsleepers) {
         crew__worker_t *v = rt->workers[rt->sleepers[--rt->nsleepers]];
+        atomic_store_explicit(&v->parked, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&rt->idle_state, AWAKE_ONE, memory_order_relaxed);
         atomic_store_explicit(&v->futex, 1, memory_order_release);
         crew__futex_wake(&v->futex, 1);
@@ -125,6 +159,8 @@ void crew__idle_park(crew__worker_t *w)
     bool last_searcher = w->searching && SEARCHING(prev) == 1;
     w->searching = false;
     rt->sleepers[rt->nsleepers++] = w->index;
+    /* seq_cst: the store half of rule 6. */
+    atomic_store_explicit(&w->parked, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&rt->sleep_lock);
     crew__counter_add(&w->parks, 1);
     CREW_PROBE1(worker_park, w->index);
@@ -138,6 +174,9 @@ void crew__idle_park(crew__worker_t *w)
     }
     if (last_searcher && crew__idle_work_pending(rt))
         crew__idle_notify(rt, true);
+    /* seq_cst: the load half of rule 6. */
+    if (atomic_load_explicit(&w->inbox, memory_order_seq_cst))
+        crew__idle_wake_worker(rt, w);
 
     /* Acquire: pairs with the notifier's release store. stop is checked too:
      * a destroyer whose wake_all ran before we joined the sleepers set stop

@@ -80,7 +80,10 @@ struct crew_task_s {
     crew_fn_t fn;
     void *arg;
     void *result;            /* Written by the task before it publishes JOIN_DONE. */
-    int status;              /* crew_join's return: 0, or why the task did not run. */
+    int16_t status;          /* crew_join's return: 0, or -errno: why the task did not run. */
+    /* The worker that last ran it, where a wake from outside the workers
+     * sends it (scheduler.c rule 8). Relaxed: a hint, any index is safe. */
+    _Atomic uint16_t last_worker;
     uint32_t reg_idx;        /* Index in its registry shard (registry.h); under its lock. */
     crew_rt_t *rt;
     crew_task_t *qnext;      /* Link in the injection queue and in overflow batches. */

@@ -66,7 +66,6 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
         else
             b->first = t;
         b->last = t;
-        b->n++;
     }
     return r != CREW_UNPARK_LOST;
 }
@@ -74,9 +73,8 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
 void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt)
 {
     if (b->first)
-        crew__sched_wake_batch(rt, b->first, b->last, b->n);
+        crew__sched_wake_batch(rt, b->first);
     b->first = b->last = NULL;
-    b->n = 0;
 }
 
 int crew__waiter_prepare(crew__waiter_t *w)

@@ -109,16 +109,16 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
 /* The wake of crew__unpark without the scheduling, for wakers that batch:
  * LOST (another wake won, or the wait is over), WON (the task had not left
  * its stack yet and requeues itself), SCHEDULE (the caller now owns making
- * the task runnable: crew__sched_wake, or a batch to the injection queue). */
+ * the task runnable: crew__sched_wake, or a crew__wake_batch_t). */
 enum { CREW_UNPARK_LOST = 0, CREW_UNPARK_WON = 1, CREW_UNPARK_SCHEDULE = 2 };
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
 
 /* Tasks a thread outside the runtime (the reactor) woke, made runnable
- * together: one injection-queue push and one notify for the whole batch
- * instead of a cross-thread wake per task. Zero-initialise. */
+ * together after its locks are dropped: one inbox push per run of tasks for
+ * the same worker and at most one wake per parked worker, instead of a
+ * cross-thread wake per task (crew__sched_wake_batch). Zero-initialise. */
 typedef struct crew__wake_batch {
     crew_task_t *first, *last;
-    uint64_t n;
 } crew__wake_batch_t;
 
 /* Try to wake the task waiter w with cause (rule 2); true if this wake won.

@@ -45,7 +45,21 @@
  *     the ring, which would start another large subtree while the joiner
  *     keeps its stack. Without this, fib(30) peaked at ~33,000 live stacks.]
  *     Direct switches count as scheduling decisions for rule 4's 61-tick
- *     check, so a spawn/join loop cannot keep outside work waiting. */
+ *     check, so a spawn/join loop cannot keep outside work waiting.
+ *  8. A task woken from outside the workers (the reactor: fd readiness,
+ *     timers, signals; a pool thread finishing its call) goes to the inbox
+ *     of the worker that last ran it, not to the shared injection queue.
+ *     The owner moves its inbox into its ring whenever it consults the ring
+ *     (what does not fit goes to the injection queue's resuming lane); a
+ *     searching worker takes a victim's whole inbox, but only once it saw
+ *     the same inbox on its previous round (as for next slots, rule 5). A
+ *     parked owner is woken for its inbox; an awake one is not disturbed and
+ *     nobody else is woken. [The task's stack and data are in that core's
+ *     cache, and the two ends of a local conversation (an echo client and
+ *     its server task) stay on one worker instead of being dealt out by
+ *     whichever worker reaches the shared queue first; waking a parked
+ *     worker costs ~13 us of CPU, so a busy owner's inbox does not cause
+ *     one.] */
 #include "scheduler.h"
 
 #include "park.h"
@@ -127,20 +141,6 @@ static int push_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, ui
     return rc;
 }
 
-/* push_outside for a caller that nothing else keeps rt alive for (a wake
- * from another runtime's worker or a pool thread): counted in
- * outside_pushers, which the destroyer waits out. */
-static int inject_from_outside(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n,
-                               unsigned flags)
-{
-    /* seq_cst: ordered before the push, so a destroyer that has seen the
-     * task finish (which needs the push) also sees us here (runtime.c). */
-    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
-    int rc = push_outside(rt, first, last, n, flags);
-    crew__rt_leave(rt);
-    return rc;
-}
-
 int crew__rt_enter(crew_rt_t *rt)
 {
     /* seq_cst on both sides of a store-load pair: rt_shutdown stores
@@ -160,25 +160,98 @@ void crew__rt_leave(crew_rt_t *rt)
     atomic_fetch_sub_explicit(&rt->outside_pushers, 1, memory_order_release);
 }
 
+/* Rule 8: push the tasks first..last (a list linked by qnext, newest first:
+ * the inbox is a stack that its taker reverses) onto v's inbox. */
+static void inbox_push(crew__worker_t *v, crew_task_t *first, crew_task_t *last)
+{
+    crew_task_t *old = atomic_load_explicit(&v->inbox, memory_order_relaxed);
+    do
+        last->qnext = old;
+    /* seq_cst: the push half of the pair with a parking owner (idle.c rule
+     * 6), and release for the tasks' state (the taker's exchange acquires). */
+    while (!atomic_compare_exchange_weak_explicit(&v->inbox, &old, first, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+}
+
+/* Take w's whole inbox, oldest first; NULL if it is empty. */
+static crew_task_t *inbox_take(crew__worker_t *w)
+{
+    if (!atomic_load_explicit(&w->inbox, memory_order_relaxed))
+        return NULL;
+    /* Acquire: pairs with the pushers' CAS. */
+    crew_task_t *t = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire), *fifo = NULL;
+    while (t) {
+        crew_task_t *next = t->qnext;
+        t->qnext = fifo;
+        fifo = t;
+        t = next;
+    }
+    return fifo;
+}
+
+/* Move the list (oldest first) into w's ring, as far as it has room; the rest
+ * goes to the injection queue's resuming lane, ahead of unstarted tasks
+ * (rule 8: pushing it through push_local would let a full ring spill it
+ * behind them). */
+static void queue_woken(crew__worker_t *w, crew_task_t *list)
+{
+    unsigned room = CREW_RUNQ_CAP - crew__runq_len(&w->runq);
+    while (list && room--) {
+        crew_task_t *next = list->qnext;
+        push_local(w, list);
+        list = next;
+    }
+    if (list) {
+        crew_task_t *last = list;
+        uint64_t n = 1;
+        for (; last->qnext; last = last->qnext)
+            n++;
+        crew__inject_push(&w->rt->inject, list, last, n, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+    }
+}
+
 void crew__sched_wake(crew_task_t *t)
 {
     crew__worker_t *w = crew__worker_self();
-    /* Once queued, t may run, finish and be freed at once: read what we need
-     * from it before the push. */
-    crew_rt_t *rt = t->rt;
-    atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    if (w && w->rt == rt) {
+    if (w && w->rt == t->rt) {
+        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
         place_local(w, t, true);
         return;
     }
-    inject_from_outside(rt, t, t, 1, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+    t->qnext = NULL;
+    crew__sched_wake_batch(t->rt, t);
 }
 
-void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n)
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first)
 {
-    for (crew_task_t *t = first; t; t = t->qnext)
-        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    inject_from_outside(rt, first, last, n, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+    /* Counted in outside_pushers, which the destroyer waits out: once
+     * pushed, a task may finish and let a destroyer free rt while we still
+     * look at its workers. seq_cst: ordered before the push, so a destroyer
+     * that has seen the task finish (which needs the push) also sees us
+     * here (runtime.c). */
+    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
+    crew_task_t *t = first;
+    while (t) {
+        /* One run of tasks bound for the same worker, reversed into the
+         * inbox's newest-first order as we go. */
+        unsigned wi = atomic_load_explicit(&t->last_worker, memory_order_relaxed);
+        crew_task_t *run = NULL, *run_last = t;
+        while (t && atomic_load_explicit(&t->last_worker, memory_order_relaxed) == wi) {
+            crew_task_t *next = t->qnext;
+            atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+            t->qnext = run;
+            run = t;
+            t = next;
+        }
+        crew__worker_t *v = rt->workers[wi];
+        /* After the push the run's tasks may already be running: t, the
+         * next run, was read before. */
+        inbox_push(v, run, run_last);
+        /* seq_cst: the load half of the pair with a parking owner. */
+        if (atomic_load_explicit(&v->parked, memory_order_seq_cst))
+            crew__idle_wake_worker(rt, v);
+    }
+    crew__rt_leave(rt);
 }
 
 int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)
@@ -243,6 +316,9 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w)
         }
     }
     w->next_streak = 0;
+    crew_task_t *woken = inbox_take(w);
+    if (woken)
+        queue_woken(w, woken);
     if ((t = crew__runq_pop(&w->runq)))
         return t;
     /* Acquire: pairs with the acq_rel exchange that placed the task. */
@@ -280,6 +356,21 @@ crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen)
     crew_task_t *t = take_global(w, CREW_RUNQ_CAP / 2);
     if (t)
         return t;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned vi = (start + i) % n;
+        crew__worker_t *v = rt->workers[vi];
+        crew_task_t *head = atomic_load_explicit(&v->inbox, memory_order_relaxed);
+        if (v == w || !head || head != seen[n + vi]) {
+            seen[n + vi] = head;
+            continue;
+        }
+        seen[n + vi] = NULL;
+        if ((t = inbox_take(v))) {
+            crew__counter_add(&w->steal_ops, 1);
+            queue_woken(w, t->qnext);
+            return t;
+        }
+    }
     for (unsigned i = 0; i < n; i++) {
         unsigned vi = (start + i) % n;
         crew__worker_t *v = rt->workers[vi];
@@ -345,6 +436,7 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
     w->current = next;
     if (next) {
         atomic_store_explicit(&next->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
+        atomic_store_explicit(&next->last_worker, (uint16_t)w->index, memory_order_relaxed);
         crew__counter_add(&w->polls, 1);
     }
     crew_task_t *prev = crew__fiber_switch(from, to, cur, cur && cur->post == CREW_POST_EXIT);
@@ -400,7 +492,9 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
 static bool direct_allowed(crew__worker_t *w)
 {
     w->tick++;
-    return w->tick % CREW_GLOBAL_INTERVAL != 0 || crew__inject_len(&w->rt->inject) == 0;
+    return w->tick % CREW_GLOBAL_INTERVAL != 0 ||
+           (crew__inject_len(&w->rt->inject) == 0 &&
+            !atomic_load_explicit(&w->inbox, memory_order_relaxed));
 }
 
 crew_task_t *crew__sched_take_queued(crew__worker_t *w, crew_task_t *t)

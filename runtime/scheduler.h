@@ -58,8 +58,16 @@ struct crew__worker {
     void *altstack;                 /* sigaltstack for the overflow handler. */
     size_t altstack_size;
 
+    /* Inbox (rule 8): tasks woken from outside the workers for this one,
+     * a stack pushed by CAS and taken whole by exchange (no ABA: nobody
+     * pops a single task). Own line: the reactor writes it. */
+    _Alignas(CREW_CACHELINE) _Atomic(crew_task_t *) inbox;
+
     /* Parking (idle.c): 0 while asleep, 1 once notified. */
     _Alignas(CREW_CACHELINE) _Atomic uint32_t futex;
+    /* In rt->sleepers: set under sleep_lock (seq_cst: idle.c rule 6),
+     * cleared by whoever takes it out. */
+    _Atomic uint32_t parked;
 
     /* Metrics and the live-task count (see crew__counter_t). */
     _Alignas(CREW_CACHELINE) crew__counter_t spawned, exited;
@@ -122,14 +130,17 @@ crew_task_t *crew__task_self(void);
 int crew__rt_enter(crew_rt_t *rt);
 void crew__rt_leave(crew_rt_t *rt);
 
-/* Make t runnable. From a worker of t's runtime: the next slot (a woken or
- * new task runs next); from elsewhere: the injection queue. inject_force
- * accepts the task even after shutdown started (a wake of an existing task). */
+/* Make the woken task t runnable. From a worker of t's runtime: its next
+ * slot (a woken task runs next, on the waker's worker); from elsewhere: the
+ * inbox of the worker that last ran it (rule 8). Accepted even after
+ * shutdown started (a wake of an existing task). */
 void crew__sched_wake(crew_task_t *t);
-/* Make the tasks first..last (n, linked by qnext, last->qnext NULL) runnable
- * from a thread that is not one of rt's workers (the reactor's timers): one
- * injection-queue push and one notify for the whole batch. */
-void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n);
+/* Make the woken tasks of the list first (linked by qnext, NULL-terminated)
+ * runnable from a thread that is not one of rt's workers (the reactor): each
+ * goes to the inbox of the worker that last ran it, one push per run of
+ * tasks bound for the same worker, and a parked worker is woken only when
+ * it was sent work. */
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection
  * queue, from inside crew__rt_enter or from the reactor thread. Returns 0 or
@@ -180,6 +191,8 @@ static inline void crew__idle_notify(crew_rt_t *rt, bool strict)
     if (strict || (CREW_IDLE_SEARCHING(st) == 0 && CREW_IDLE_AWAKE(st) < rt->nworkers))
         crew__idle_notify_slow(rt, strict);
 }
+/* Wake v if it is parked; it was sent work (rule 8). */
+void crew__idle_wake_worker(crew_rt_t *rt, crew__worker_t *v);
 /* Wake every parked worker (shutdown). */
 void crew__idle_wake_all(crew_rt_t *rt);
 /* Is there queued work anywhere (used before sleeping)? */
@@ -200,7 +213,8 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
 void crew__sched_finish(crew__worker_t *w, crew_task_t *prev);
 /* The next task for w to run, or NULL (local queues and injection only; no steal). */
 crew_task_t *crew__sched_next_local(crew__worker_t *w);
-/* One round of stealing (scheduler.c rule 5); seen has one entry per worker. */
+/* One round of stealing (scheduler.c rule 5); seen has two entries per
+ * worker (its next slot, its inbox). */
 crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen);
 
 /* crew_rt_spawn from outside rt, registered at once (registry.h) so that

@@ -69,6 +69,7 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     t->arg = arg;
     t->result = NULL;
     t->status = 0;
+    atomic_init(&t->last_worker, 0);
     t->stack_cls = cls;
     t->rt = rt;
     t->qnext = NULL;
@@ -262,7 +263,7 @@ void crew__task_finish_exit(crew__worker_t *w, crew_task_t *t)
 
 void crew__task_fail_start(crew__worker_t *w, crew_task_t *t, int err)
 {
-    t->status = err;
+    t->status = (int16_t)err;
     task_complete(t);
     crew__registry_remove(t);
     crew__counter_add(&w->exited, 1);

@@ -54,7 +54,7 @@ void *crew__worker_main(void *arg)
     crew__worker_set_self(w);
     crew__fiber_init_thread(&w->sched_fiber);
     int rc = crew__overflow_thread_init(w);
-    crew_task_t **seen = calloc(w->rt->nworkers, sizeof *seen);
+    crew_task_t **seen = calloc(2 * (size_t)w->rt->nworkers, sizeof *seen);
     if (!rc && !seen)
         rc = -ENOMEM;
     /* Tell crew_rt_create how the start went; it waits for every worker, so
