@@ -10,6 +10,7 @@
  * the lock held, a second waiter cannot believe the fd registered before the
  * registration has succeeded or failed. */
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -36,6 +37,41 @@ typedef struct crew__fd_wait {
 /* Epoll events fetched per epoll_wait. */
 #define CREW_FD_BATCH 256
 
+/* Every live table (all runtimes of the process): a plain thread, or a task
+ * while several runtimes exist, does not know which tables hold an fd it
+ * closes, so it unregisters it from each. Only this rare path takes the
+ * mutex; a task of the only runtime goes straight to its own table. */
+static pthread_mutex_t tables_mu = PTHREAD_MUTEX_INITIALIZER;
+static crew__fdtab_t *tables;    /* Under tables_mu. */
+static _Atomic unsigned ntables; /* Written under tables_mu. */
+
+static void tables_link(crew__fdtab_t *t)
+{
+    pthread_mutex_lock(&tables_mu);
+    t->prev = NULL;
+    t->next = tables;
+    if (tables)
+        tables->prev = t;
+    tables = t;
+    atomic_store_explicit(&ntables, atomic_load_explicit(&ntables, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&tables_mu);
+}
+
+static void tables_unlink(crew__fdtab_t *t)
+{
+    pthread_mutex_lock(&tables_mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        tables = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    atomic_store_explicit(&ntables, atomic_load_explicit(&ntables, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&tables_mu);
+}
+
 int crew__fdtab_init(crew__fdtab_t *t)
 {
     struct rlimit rl;
@@ -56,11 +92,13 @@ int crew__fdtab_init(crew__fdtab_t *t)
     }
     atomic_init(&t->polls, 0);
     atomic_init(&t->events, 0);
+    tables_link(t);
     return 0;
 }
 
 void crew__fdtab_destroy(crew__fdtab_t *t)
 {
+    tables_unlink(t);
     for (size_t i = 0; i < t->nchunks; i++) {
         crew__fd_t *c = atomic_load_explicit(&t->chunks[i], memory_order_relaxed);
         if (c)
@@ -215,17 +253,13 @@ static void drop_slot(crew__fd_t *s)
     }
 }
 
-/* Unregister fd from the calling task's runtime. True if it was registered. */
-static bool forget(int fd)
+/* Unregister fd from table t, waking its waiters with CLOSED. */
+static void forget_in(crew__fdtab_t *t, int fd)
 {
-    crew_task_t *self = crew__task_self();
-    if (!self)
-        return false;
-    crew__fdtab_t *t = &self->rt->reactor.fds;
     int err;
     crew__fd_t *s = slot_of(t, fd, false, &err);
     if (!s)
-        return false;
+        return;
     crew__spin_lock(&s->lock);
     bool was = s->registered;
     if (was || s->waiters.head)
@@ -235,15 +269,31 @@ static bool forget(int fd)
      * event of the old registration. */
     if (was)
         epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);
-    return was;
+}
+
+/* Unregister fd from every runtime that may hold it. */
+static void forget(int fd)
+{
+    crew_task_t *self = crew__task_self();
+    /* Relaxed: a runtime created concurrently by another thread cannot have
+     * registered an fd this thread is closing (a wait on it would race the
+     * close, as it does with close(2) itself). */
+    if (self && atomic_load_explicit(&ntables, memory_order_relaxed) == 1) {
+        forget_in(&self->rt->reactor.fds, fd);
+        return;
+    }
+    /* The mutex keeps every listed table alive: a destroy unlinks its table
+     * under it before freeing it. */
+    pthread_mutex_lock(&tables_mu);
+    for (crew__fdtab_t *t = tables; t; t = t->next)
+        forget_in(t, fd);
+    pthread_mutex_unlock(&tables_mu);
 }
 
 int crew_fd_forget(int fd)
 {
     if (fd < 0)
         return -EBADF;
-    if (!crew__task_self())
-        return -EPERM;
     forget(fd);
     return 0;
 }

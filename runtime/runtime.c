@@ -269,7 +269,7 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
     }
     /* A thread outside the runtime may still be inside a call on it
      * (crew__rt_enter), or between its push of a task that has since
-     * finished and the end of its notify (scheduler.c, inject_from_outside):
+     * finished and the end of its wake (scheduler.c, crew__sched_wake_batch):
      * a few instructions, so spinning is fine. seq_cst: crew__rt_enter. */
     while (atomic_load_explicit(&rt->outside_pushers, memory_order_seq_cst))
         sched_yield();

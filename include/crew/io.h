@@ -12,7 +12,8 @@
  * again: always loop "try, wait on EAGAIN".
  *
  * An fd that a task of a runtime has waited on must be closed with
- * crew_fd_close() (or unregistered with crew_fd_forget() before close(2)):
+ * crew_fd_close() (or unregistered with crew_fd_forget() before close(2)),
+ * from a task or from any thread:
  * that wakes the tasks still waiting on it with -EBADF and makes sure a
  * later fd with the same number never receives this one's readiness.
  * Regular files cannot be waited on (epoll refuses them); use the file
@@ -47,19 +48,22 @@ CREW_BEGIN_DECLS
 CREW_EXPORT int crew_fd_wait(int fd, unsigned events);
 
 /**
- * Unregister @p fd from the calling task's runtime (if it was registered),
- * wake the tasks waiting on it with -EBADF, and close(2) it.
- * From a plain thread, or for an fd never waited on, it only closes.
+ * Unregister @p fd from crew's reactor (every runtime of the process that
+ * registered it), wake the tasks waiting on it with -EBADF, and close(2) it.
+ * Callable from a task or a plain thread. For an fd never waited on, it only
+ * closes.
  * @return 0; -EBADF if @p fd is negative or not open; other errors of
  *         close(2) as -errno (the fd is closed anyway, as with close(2)).
- * Never suspends.
+ * Never suspends. From a task of the process's only runtime it takes no
+ * process-wide lock; otherwise one short mutex section.
  */
 CREW_EXPORT int crew_fd_close(int fd);
 
 /**
  * As crew_fd_close() without closing: the fd leaves crew's reactor (its
  * waiters get -EBADF) and stays open, e.g. to hand it to another event loop.
- * @return 0; -EBADF if @p fd is negative; -EPERM from a plain thread.
+ * Callable from a task or a plain thread.
+ * @return 0; -EBADF if @p fd is negative.
  * Never suspends.
  */
 CREW_EXPORT int crew_fd_forget(int fd);
