@@ -6,7 +6,7 @@
 
 /* ---- Wait queues (channel lock held) ---- */
 
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
+void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order count_order)
 {
     n->next = NULL;
     n->prev = q->tail;
@@ -16,11 +16,10 @@ void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
         q->head = n;
     q->tail = n;
     n->linked = 1;
-    /* Relaxed: the lock orders it for lock holders; for the ring's
-     * lock-free readers the registering waiter's seq_cst fence orders it
-     * (chan_ring.c). */
+    /* count_order: relaxed where only lock holders read the count; seq_cst
+     * for the ring's lock-free readers (chan_ring.c, no lost wakeup). */
     atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+                          count_order);
 }
 
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
@@ -43,6 +42,13 @@ crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
     crew__chan_node_t *n;
     while ((n = q->head)) {
         crew__chan_q_remove(q, n);
+        if (n->sel->single) {
+            /* Unlinking it was the claim (chan.h). Relaxed: the waiter reads
+             * it after our wake (its acquire) or after taking this lock. */
+            atomic_store_explicit(&n->sel->selected, (uintptr_t)crew__node_op(n) | flag,
+                                  memory_order_relaxed);
+            return n;
+        }
         uintptr_t expect = CREW_SEL_WAITING;
         /* acq_rel: one total order with the waiter's abort CAS decides who
          * owns the select; what the claimer then copies reaches the waiter

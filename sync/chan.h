@@ -10,7 +10,10 @@
  * claims it by CASing `selected` from WAITING to a token naming the
  * operation, so at most one operation of a select is ever claimed; the
  * waiter itself can only abort (WAITING -> ABORTED) when it stops waiting for
- * another reason (cancel, deadline, readiness seen while registering).
+ * another reason (cancel, deadline, readiness seen while registering). A
+ * single-operation wait (`single`) has one node in one queue: whoever
+ * unlinks it under that channel's lock owns it, so the claimer just stores
+ * its token and the waiter aborts by unlinking its node under the lock.
  *
  * A claim is made under the claimed node's channel lock, which also unlinks
  * the node; the claimer completes what it owes (copies the item) before it
@@ -56,6 +59,10 @@ typedef struct crew__sel {
     _Atomic uintptr_t selected;
     /* Set by a claimer whose wake lost, after its last access (chan.c). */
     _Atomic uint32_t released;
+    /* One operation (every plain send and receive): its node is in one
+     * queue only, so unlinking it under that channel's lock is the claim,
+     * and neither side needs the CAS on selected (select.c, step 4). */
+    bool single;
 } crew__sel_t;
 
 #define CREW_SEL_WAITING ((uintptr_t)0)
@@ -174,7 +181,8 @@ static inline void crew__chan_copy(void *dst, const void *src, size_t n)
 }
 
 /* ---- Wait queues (chan.c); the channel lock is held. ---- */
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n);
+/* Queue n; count_order is the order of the store that counts it in nwait. */
+void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order count_order);
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n);
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim

@@ -24,19 +24,19 @@
  * found equal, so the ring was empty at the tail read (below), and the
  * claimed receiver was waiting then; send and receive take effect there.
  *
- * No lost wakeup. A waiter queues its node under the channel lock
- * (nwait++), issues a seq_cst fence and then looks at head/tail again
- * (crew__ring_register). Every successful push or pop moves tail or head
- * with a seq_cst CAS and then reads the other side's nwait with a seq_cst
- * load. Either the fence precedes the CAS in the single total order S of
- * seq_cst operations, and then the waiter's position load sees the CAS; or
- * the CAS, hence the nwait load, follows the fence, and then the load sees
- * the waiter's nwait store (C11 7.17.4: a store sequenced before a seq_cst
- * fence is seen by seq_cst loads that follow the fence in S). So either the
- * waiter sees the item or free slot and aborts its wait, or the operation
- * sees nwait > 0, takes the lock, finds the node and claims it. On x86 the
- * seq_cst CAS and load cost what relaxed ones do: an operation with nobody
- * waiting pays no fence at all.
+ * No lost wakeup. A waiter queues its node under the channel lock, counting
+ * itself in nwait with a seq_cst store, and then looks at head/tail again
+ * with seq_cst loads (crew__ring_register). Every successful push or pop
+ * moves tail or head with a seq_cst CAS and then reads the other side's
+ * nwait with a seq_cst load. In the single total order S of seq_cst
+ * operations, either the waiter's position load comes after the CAS, and
+ * sees it; or it comes before, and then the nwait store (before the load)
+ * precedes the CAS and the nwait load after it, which therefore sees the
+ * store or a later value of nwait, counted under the lock by another waiter
+ * that must also be found. So either the waiter sees the item or free slot
+ * and aborts its wait, or the operation sees nwait > 0, takes the lock,
+ * finds the node and claims it. On x86 the seq_cst CAS and load cost what
+ * relaxed ones do: an operation with nobody waiting pays no fence at all.
  *
  * Linearizable "empty" and "full". A position is read with acquire (it was
  * written by a seq_cst CAS, which thereby precedes everything after the
@@ -245,12 +245,13 @@ bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel
     bool send = op->dir == CREW_SELECT_SEND;
     crew__chan_node_t *n = crew__op_node(op);
     crew__chan_lock(ch);
-    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n);
+    /* seq_cst store of the count, then seq_cst loads of the positions: the
+     * waiter's half of the no-lost-wakeup pair (a store, not a fence: on
+     * x86 one locked instruction instead of a plain store plus mfence). */
+    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n, memory_order_seq_cst);
     crew__chan_unlock(ch);
-    /* seq_cst fence: the waiter's half of the no-lost-wakeup pair. */
-    atomic_thread_fence(memory_order_seq_cst);
-    size_t tail = atomic_load_explicit(&ch->tail, memory_order_relaxed);
-    size_t head = atomic_load_explicit(&ch->head, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
+    size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
     if (tail & ch->mark_bit)
         return true;
     return send ? head + ch->one_lap != tail : tail != head;

@@ -12,7 +12,8 @@
  *  3. Wait (crew__waiter_wait: parks a task, with its deadline timer, or
  *     blocks a thread). A READY wake only ever comes from a claim, and
  *     proves the claimer is done with us (chan.h): go to 5.
- *  4. Otherwise abort: CAS selected WAITING -> ABORTED. If it succeeds no
+ *  4. Otherwise abort: CAS selected WAITING -> ABORTED (a single operation:
+ *     unlink its node under its channel's lock, chan.h). If it succeeds no
  *     peer will touch us any more once we have unregistered; go back to 1
  *     (or return the cancellation / deadline status). If it fails, a peer
  *     claimed one operation: wait for its `released` mark, then
@@ -97,8 +98,24 @@ static void unregister_all(crew_select_op_t *ops, size_t n, const crew_select_op
     }
 }
 
-static bool abort_wait(crew__sel_t *sel)
+/* Stop waiting: true if no claimer won sel (the caller then unregisters),
+ * false if one did. A single operation is claimed by unlinking its node, so
+ * it aborts the same way, under the channel's lock (chan.h). */
+static bool abort_wait(crew__sel_t *sel, crew_select_op_t *op)
 {
+    if (sel->single) {
+        crew__chan_lock(op->chan);
+        crew__chan_node_t *node = crew__op_node(op);
+        /* Not queued: either a claimer unlinked it (and stored its claim
+         * under this lock), or the registration found the operation
+         * possible and never queued it (chan_locked.c). */
+        bool aborted = node->linked || atomic_load_explicit(&sel->selected, memory_order_relaxed) ==
+                                           CREW_SEL_WAITING;
+        if (node->linked)
+            crew__chan_q_remove(queue_of(op), node);
+        crew__chan_unlock(op->chan);
+        return aborted;
+    }
     uintptr_t expect = CREW_SEL_WAITING;
     /* acq_rel: pairs with the claimers' CAS (crew__chan_q_claim). */
     return atomic_compare_exchange_strong_explicit(&sel->selected, &expect, CREW_SEL_ABORTED,
@@ -133,6 +150,7 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
             return st;
         atomic_store_explicit(&sel.selected, CREW_SEL_WAITING, memory_order_relaxed);
         atomic_store_explicit(&sel.released, 0, memory_order_relaxed);
+        sel.single = n == 1;
         size_t reg = 0;
         bool ready = false;
         while (reg < n && !ready) {
@@ -146,8 +164,9 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
          * deadline scope, which must not happen for a select that returns
          * success (its next suspension point reports the deadline). */
         int cause = ready ? 0 : crew__waiter_wait(&sel.w);
-        if (cause != CREW_WAKE_READY && abort_wait(&sel)) {
-            unregister_all(ops, reg, NULL);
+        if (cause != CREW_WAKE_READY && abort_wait(&sel, ops)) {
+            if (!sel.single)
+                unregister_all(ops, reg, NULL);
             st = cause && sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
             if (st)
                 return st;
