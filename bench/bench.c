@@ -27,6 +27,7 @@ static const bench_workload_t workloads[] = {
     { "timers", { "tasks", "max_ms", "seed" }, { 100000, 100, 42 }, bench_timers },
     { "blocking_offload", { "calls", "inflight", "busy_ns" }, { 100000, 1000, 2000 },
       bench_blocking_offload },
+    { "offload_cpu", { "calls", "inflight", "busy_ns" }, { 1000, 100, 1000000 }, bench_offload_cpu },
     { "ping_pong", { "pairs", "rounds" }, { 1000, 1000 }, bench_ping_pong },
     { "channel_mpmc", { "msgs", "producers", "consumers", "cap" }, { 10000000, 4, 4, 1024 },
       bench_channel_mpmc },

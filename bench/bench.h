@@ -88,6 +88,7 @@ int bench_timers(bench_t *b);
 
 /* Executor workloads (executor.c). */
 int bench_blocking_offload(bench_t *b);
+int bench_offload_cpu(bench_t *b);
 /* Channel workloads (chan.c). */
 int bench_ping_pong(bench_t *b);
 int bench_channel_mpmc(bench_t *b);

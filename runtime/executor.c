@@ -40,23 +40,42 @@
  *  7. Idle threads sleep on a futex in their own record, at most keep_alive;
  *     a thread that times out without being handed work retires.
  *  8. How many threads run. A job is handed to a thread at once only while
- *     fewer than `eager` threads (the CPU count) are busy, or when the pool
- *     has stalled: no thread was handed work or took a job for WATCH_NS.
- *     Otherwise it waits in the queue for a busy thread to finish, and one
- *     idle thread, the watcher, sleeps in short steps (WATCH_NS doubling up
- *     to WATCH_MAX_NS while jobs keep being taken) and takes a job itself
- *     when the pool stalls; a watcher that takes a job or finds the queue
- *     empty hands the role on (the next submit or take appoints one).
+ *     fewer than `eager` threads (the CPU count) are busy. Otherwise it
+ *     waits in the queue for a busy thread to finish, and one idle thread,
+ *     the watcher, sleeps in short steps (WATCH_NS doubling up to
+ *     WATCH_MAX_NS) and takes a job itself when the pool has stalled: no
+ *     thread was handed work or took a job for WATCH_NS, and fewer than
+ *     `eager` busy threads can run. A busy thread can run if its CPU clock
+ *     advanced by at least a quarter of the time since the watcher's last
+ *     sample of it, or else if /proc says it is runnable (state R: waiting
+ *     for a CPU on a loaded machine, or it just took its job); one asleep in
+ *     the kernel (a blocked call) cannot. With no progress for force_ns
+ *     (10 ms, doubling with each such growth up to 1 s, reset when the
+ *     queue empties) the pool has stalled whatever its threads do, so that
+ *     calls that spin-wait for each other still get threads, and the pool
+ *     grows only logarithmically with the length of CPU-bound calls. A
+ *     watcher that takes a job or
+ *     finds the queue empty hands the role on (the next submit or take
+ *     appoints one). Only the watcher grows the pool past `eager`: the
+ *     submit path reads no clock but crew_now.
  *     [One runnable pool thread per CPU keeps the CPUs busy; dozens of them
  *     only time-slice against the workers, starve the submitters, drain the
  *     queue and then cost a futex wake and two context switches per call.
- *     A pool whose threads all block (the calls it exists for) still grows
- *     to max_threads, one thread per WATCH_NS at worst, so calls that wait
- *     for each other cannot deadlock.] */
+ *     So calls that compute for longer than WATCH_NS get no more threads
+ *     than CPUs, while calls that block (what the pool is for) still get
+ *     threads up to max_threads, one per WATCH_NS at worst, so calls that
+ *     wait for each other by blocking cannot deadlock; calls that spin for
+ *     each other look like computations and wait for force_ns.
+ *     The CPU clock is the cheap test (one clock_gettime per busy thread per
+ *     tick, none once `eager` threads ran); /proc, about 5 us a read, only
+ *     settles the threads that did not run, without the lock.] */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +92,11 @@ enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_REMOVED };
  * that sees progress sleeps longer each time, up to WATCH_MAX_NS. */
 #define WATCH_NS (50 * CREW_US)
 #define WATCH_MAX_NS (1 * CREW_MS)
+/* Protocol 8: a pool with no progress for force_ns grows whatever its
+ * threads do; force_ns starts at FORCE_NS, doubles with each such growth up
+ * to FORCE_MAX_NS, and starts over when the queue empties. */
+#define FORCE_NS (10 * CREW_MS)
+#define FORCE_MAX_NS (1 * CREW_S)
 
 /* What a dispatch decided the caller must do after dropping the lock. */
 enum { START_NONE, START_RUNNER, START_WATCHER };
@@ -98,12 +122,19 @@ typedef struct job {
 /* A pool thread; on its own stack. */
 struct pool_thread {
     crew__link_t link;              /* In ex->idle while idle and not notified. */
+    crew__link_t busy_link;         /* In ex->busy while busy (protocol 8). */
+    bool busy;
     _Atomic uint32_t futex;   /* PT_*. */
     bool notified;            /* Handed work since it went idle. */
     job_t *job;               /* The caller's record while linked, else NULL. */
     crew_fn_t fn;             /* Copies of the running job's fields. */
     void *arg;
     crew_discard_fn_t discard;
+    pid_t tid;                /* For /proc/self/task/<tid>/stat. */
+    bool has_clock;           /* cpu_clock is valid. */
+    clockid_t cpu_clock;      /* This thread's CPU-time clock. */
+    int64_t cpu_seen;         /* The watcher's last sample of it (under the lock) */
+    int64_t seen_at;          /* and when it took it; 0: none since it became busy. */
 };
 
 /* A submitter waiting for room in the queue; on its stack. */
@@ -120,9 +151,12 @@ struct crew_executor_s {
     crew__list_t queue;             /* job_t, FIFO. */
     crew__list_t idle;              /* pool_thread_t, most recently idle first. */
     crew__list_t space;             /* space_waiter_t, FIFO. */
+    crew__list_t busy;              /* pool_thread_t between a take and a failed take. */
+    unsigned nbusy;
     pool_thread_t *watcher;   /* Idle, not in ex->idle, watching the queue (protocol 8). */
     bool watcher_starting;    /* A thread is being started to become the watcher. */
     int64_t progress;         /* crew_now() when a thread was last handed work or took a job. */
+    int64_t force_ns;         /* No progress for this long grows the pool anyway. */
     size_t queued, reserved, cap;
     unsigned max_threads;
     unsigned eager;           /* Busy threads beyond which jobs wait (protocol 8). */
@@ -228,6 +262,79 @@ static void sleep_until(crew_executor_t *ex, pool_thread_t *pt, int64_t until)
     pthread_mutex_lock(&ex->lock);
 }
 
+/* Lock held. Whether busy thread b ran on a CPU for at least a quarter of
+ * the time since the watcher's last sample of it (none yet: no); takes a new
+ * sample. A quarter, not all: a thread that runs a computation also takes
+ * page faults and shares its CPU with the workers. */
+static bool ran_on_cpu(pool_thread_t *b, int64_t now)
+{
+    struct timespec ts;
+    if (!b->has_clock || clock_gettime(b->cpu_clock, &ts))
+        return false;
+    int64_t cpu = (int64_t)ts.tv_sec * CREW_S + ts.tv_nsec;
+    bool ran = b->seen_at && (cpu - b->cpu_seen) * 4 >= now - b->seen_at;
+    b->cpu_seen = cpu;
+    b->seen_at = now;
+    return ran;
+}
+
+/* Whether thread tid of this process is runnable now (state R: on a CPU or
+ * waiting for one) rather than asleep in the kernel. Unknown (no /proc, or
+ * the thread is gone): no. */
+static bool thread_runnable(pid_t tid)
+{
+    char path[48], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* "tid (name) S ...": the name may hold anything, the fields after it
+     * are numbers. */
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'R';
+}
+
+/* Lock held; the watcher pt found no progress for WATCH_NS. Returns true if
+ * there was none for force_ns, or if fewer busy threads than eager can run
+ * (protocol 8) and pt is still the
+ * watcher of a non-empty queue that made no progress meanwhile. Drops the
+ * lock while it reads /proc. */
+static bool pool_stalled(crew_executor_t *ex, pool_thread_t *pt)
+{
+    const int64_t seen = ex->progress, now = crew_now();
+    if (now - seen >= ex->force_ns) {
+        if (ex->force_ns < FORCE_MAX_NS)
+            ex->force_ns *= 2;
+        return true;
+    }
+    /* Busy threads not in ex->busy were just handed work or are starting:
+     * they are about to run. */
+    unsigned running = ex->alive - ex->nidle - ex->nbusy;
+    pid_t suspects[CREW_EXECUTOR_MAX_THREADS];
+    unsigned n = 0;
+    for (crew__link_t *e = ex->busy.head; e && running < ex->eager; e = e->next) {
+        pool_thread_t *b = CREW_CONTAINER_OF(e, pool_thread_t, busy_link);
+        if (ran_on_cpu(b, now))
+            running++;
+        else
+            suspects[n++] = b->tid;
+    }
+    if (running >= ex->eager)
+        return false;
+    /* Off the CPU: asleep (a blocked call) or waiting for a CPU (a loaded
+     * machine), which another thread would not help. */
+    pthread_mutex_unlock(&ex->lock);
+    for (unsigned i = 0; i < n && running < ex->eager; i++)
+        running += thread_runnable(suspects[i]);
+    pthread_mutex_lock(&ex->lock);
+    return running < ex->eager && ex->watcher == pt && ex->queued && ex->progress == seen;
+}
+
 /* Lock held. Go idle (as the watcher if watch) until handed work; returns
  * with the lock held, true to serve the queue, false to exit (protocols 7
  * and 8). */
@@ -246,7 +353,20 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
     else
         crew__list_push_front(&ex->idle, &pt->link);
     int64_t backoff = WATCH_NS, keep_until = 0, until;
+    bool may_scan = true; /* Once per sleep: a scan drops the lock. */
     for (;;) {
+        if (pt->notified)
+            return true;
+        if (ex->stopping) {
+            /* Notified threads saw notified above; only a watcher appointed
+             * before destroy emptied the queue can get here. */
+            if (ex->watcher == pt)
+                ex->watcher = NULL;
+            else
+                crew__list_remove(&ex->idle, &pt->link);
+            ex->nidle--;
+            return false;
+        }
         int64_t now = crew_now();
         if (ex->watcher != pt) {
             if (!keep_until) {
@@ -264,28 +384,21 @@ static bool idle_wait(crew_executor_t *ex, pool_thread_t *pt, bool watch)
             crew__list_push_front(&ex->idle, &pt->link);
             keep_until = add_sat(now, ex->keep_alive);
             until = keep_until;
-        } else if (now - ex->progress >= WATCH_NS) {
-            ex->watcher = NULL; /* Stalled: serve the queue ourselves. */
-            ex->nidle--;
-            return true;
+        } else if (may_scan && now - ex->progress >= WATCH_NS) {
+            if (pool_stalled(ex, pt)) {
+                ex->watcher = NULL; /* Stalled: serve the queue ourselves. */
+                ex->nidle--;
+                return true;
+            }
+            may_scan = false;
+            continue; /* The lock was dropped: look again. */
         } else {
             until = now + backoff;
             if (backoff < WATCH_MAX_NS)
                 backoff *= 2;
         }
         sleep_until(ex, pt, until);
-        if (pt->notified)
-            return true;
-        if (ex->stopping) {
-            /* Notified threads saw notified above; only a watcher appointed
-             * before destroy emptied the queue can get here. */
-            if (ex->watcher == pt)
-                ex->watcher = NULL;
-            else
-                crew__list_remove(&ex->idle, &pt->link);
-            ex->nidle--;
-            return false;
-        }
+        may_scan = true;
     }
 }
 
@@ -320,7 +433,7 @@ static int ensure_watcher(crew_executor_t *ex, pool_thread_t **sleeper)
  * notify_idle. */
 static int dispatch(crew_executor_t *ex, pool_thread_t **sleeper)
 {
-    if (ex->alive - ex->nidle >= ex->eager && crew_now() - ex->progress < WATCH_NS)
+    if (ex->alive - ex->nidle >= ex->eager)
         return ensure_watcher(ex, sleeper);
     ex->progress = crew_now();
     if (notify_idle(ex, sleeper) || ex->alive >= ex->max_threads)
@@ -329,12 +442,26 @@ static int dispatch(crew_executor_t *ex, pool_thread_t **sleeper)
     return START_RUNNER;
 }
 
-/* Lock held. Pop the next job and link it to pt (protocol 2). */
+/* Lock held. Pop the next job and link it to pt (protocol 2); pt is busy
+ * from its first take to the next take that finds the queue empty. */
 static bool take_job(crew_executor_t *ex, pool_thread_t *pt)
 {
     crew__link_t *e = crew__list_pop_front(&ex->queue);
-    if (!e)
+    if (!e) {
+        ex->force_ns = FORCE_NS;
+        if (pt->busy) {
+            crew__list_remove(&ex->busy, &pt->busy_link);
+            ex->nbusy--;
+            pt->busy = false;
+        }
         return false;
+    }
+    if (!pt->busy) {
+        crew__list_push_back(&ex->busy, &pt->busy_link);
+        ex->nbusy++;
+        pt->busy = true;
+        pt->seen_at = 0;
+    }
     job_t *j = CREW_CONTAINER_OF(e, job_t, link);
     ex->queued--;
     ex->running++;
@@ -440,7 +567,8 @@ static void pool_loop(crew_executor_t *ex, pool_thread_t *pt, bool watch)
 static void *pool_main(void *arg)
 {
     crew_executor_t *ex = arg;
-    pool_thread_t pt = { .job = NULL };
+    pool_thread_t pt = { .job = NULL, .tid = (pid_t)syscall(SYS_gettid) };
+    pt.has_clock = pthread_getcpuclockid(pthread_self(), &pt.cpu_clock) == 0;
     atomic_init(&pt.futex, PT_AWAKE);
     pool_self = ex;
     pthread_mutex_lock(&ex->lock);
@@ -694,6 +822,7 @@ int crew_executor_create(const crew_executor_opts_t *o, crew_executor_t **out)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     ex->eager = cpus < 1 ? 1 : cpus > (long)ex->max_threads ? ex->max_threads : (unsigned)cpus;
     ex->progress = crew_now();
+    ex->force_ns = FORCE_NS;
     *out = ex;
     return 0;
 }

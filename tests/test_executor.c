@@ -2,7 +2,8 @@
  * threads, pool saturation and the queue bound (RELIABILITY.md row 30),
  * cancelling queued and running calls (discard callback), deadline scopes,
  * elastic growth and retirement, growth past one busy thread per CPU when
- * the calls block, thread names, destroy with queued and
+ * the calls block (from tasks and plain threads) and not when they compute,
+ * thread names, destroy with queued and
  * running calls, bad inputs, runtime shutdown with calls running, and a task
  * that blocks its worker (row 31).
  *
@@ -88,6 +89,15 @@ static uint64_t queued_of(crew_executor_t *ex)
     crew_executor_metrics_t m;
     crew_executor_metrics(ex, &m);
     return m.jobs_queued;
+}
+
+/* Calls submitted so far (queued, running or done), read at one instant;
+ * for tests that cancel nothing. */
+static uint64_t submitted(crew_executor_t *ex)
+{
+    crew_executor_metrics_t m;
+    crew_executor_metrics(ex, &m);
+    return m.jobs_queued + m.jobs_running + m.jobs_completed;
 }
 
 static void *add_one(void *arg)
@@ -507,127 +517,224 @@ static void test_executor_deadline(void **state)
 
 /* ---- 7. Elastic growth and retirement ------------------------------------- */
 
-#define ELASTIC_THREADS 4
-
-struct elastic {
-    crew_executor_t *ex;
-    atomic_int inside;
-};
-
-/* Each job waits until all ELASTIC_THREADS run at once: only a pool that
- * grew to that many threads lets them all in. Bounded, so a pool that does
- * not grow fails the check below instead of hanging. */
-static void *elastic_job(void *arg)
-{
-    struct elastic *e = arg;
-    atomic_fetch_add(&e->inside, 1);
-    int64_t limit = crew_now() + 20 * CREW_S * (int64_t)crew_test_slowdown();
-    while (atomic_load(&e->inside) < ELASTIC_THREADS && crew_now() < limit)
-        sched_yield();
-    return (void *)(intptr_t)atomic_load(&e->inside);
-}
-
-static void *elastic_task(void *arg)
-{
-    struct elastic *e = arg;
-    void *r = NULL;
-    TC_CHECK_EQ(crew_run_in_executor(e->ex, elastic_job, e, &r), 0);
-    TC_CHECK_EQ((intptr_t)r, ELASTIC_THREADS);
-    return MARK_OK;
-}
-
-static void test_executor_elastic(void **state)
-{
-    crew_test_watchdog(60);
-    tc_reset();
-    struct elastic e = { .ex = make_executor("el", ELASTIC_THREADS, 0, 20 * CREW_MS) };
-    crew_rt_t *rt = tc_rt_create();
-    for (int round = 0; round < 2; round++) {
-        atomic_store(&e.inside, 0);
-        crew_task_t *t[ELASTIC_THREADS];
-        for (int i = 0; i < ELASTIC_THREADS; i++)
-            assert_int_equal(crew_rt_spawn(rt, elastic_task, &e, NULL, &t[i]), 0);
-        for (int i = 0; i < ELASTIC_THREADS; i++)
-            assert_int_equal(crew_join(t[i], NULL), 0);
-        tc_assert_clean();
-        crew_executor_metrics_t m = metrics(e.ex);
-        assert_true(m.threads_alive <= ELASTIC_THREADS);
-        /* Idle threads retire after keep_alive. */
-        TC_WAIT_UNTIL(metrics(e.ex).threads_alive == 0);
-        m = metrics(e.ex);
-        assert_int_equal(m.threads_idle, 0);
-        assert_int_equal(m.threads_started, (uint64_t)ELASTIC_THREADS * (round + 1));
-    }
-    assert_int_equal(crew_rt_destroy(rt), 0);
-    assert_int_equal(crew_executor_destroy(e.ex), 0);
-}
-
-/* ---- 7b. More blocked calls than CPUs ------------------------------------- */
-
-/* Calls that block (sleep in the kernel, not spin) until all of them run at
- * once. The pool hands work at once only to one thread per CPU; beyond that
- * it must notice that the busy threads make no progress and grow, one
- * watcher after another, with no further submit to prompt it. Round 1 starts
- * every thread; round 2 finds them all idle and appoints watchers from them. */
-struct blocked {
+/* Calls that block (sleep in the kernel, not spin) until `want` of them run
+ * at once: only a pool that grew to that many threads lets them all in. The
+ * wait is bounded, so a pool that does not grow makes the call return fewer
+ * than `want` (checked by the caller) instead of hanging. */
+struct meet {
     crew_executor_t *ex;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int inside, want;
 };
 
-static void *blocked_job(void *arg)
+static void meet_init(struct meet *m, crew_executor_t *ex, int want)
 {
-    struct blocked *b = arg;
+    *m = (struct meet){ .ex = ex, .want = want };
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+}
+
+static void meet_destroy(struct meet *m)
+{
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+}
+
+static void *meet_job(void *arg)
+{
+    struct meet *m = arg;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 10 * (time_t)crew_test_slowdown();
-    pthread_mutex_lock(&b->mu);
-    if (++b->inside == b->want)
-        pthread_cond_broadcast(&b->cv);
+    pthread_mutex_lock(&m->mu);
+    if (++m->inside == m->want)
+        pthread_cond_broadcast(&m->cv);
     int rc = 0;
-    while (b->inside < b->want && rc == 0)
-        rc = pthread_cond_timedwait(&b->cv, &b->mu, &until);
-    int seen = b->inside;
-    pthread_mutex_unlock(&b->mu);
+    while (m->inside < m->want && rc == 0)
+        rc = pthread_cond_timedwait(&m->cv, &m->mu, &until);
+    int seen = m->inside;
+    pthread_mutex_unlock(&m->mu);
     return (void *)(intptr_t)seen;
 }
 
-static void *blocked_task(void *arg)
+static void *meet_task(void *arg)
 {
-    struct blocked *b = arg;
+    struct meet *m = arg;
     void *r = NULL;
-    TC_CHECK_EQ(crew_run_in_executor(b->ex, blocked_job, b, &r), 0);
-    TC_CHECK_EQ((intptr_t)r, b->want);
+    TC_CHECK_EQ(crew_run_in_executor(m->ex, meet_job, m, &r), 0);
+    TC_CHECK_EQ((intptr_t)r, m->want);
     return MARK_OK;
 }
 
+/* One round: m->want tasks each make one meet_job call. */
+static void meet_round(crew_rt_t *rt, struct meet *m)
+{
+    crew_task_t *t[40];
+    assert_true(m->want <= 40);
+    m->inside = 0;
+    for (int i = 0; i < m->want; i++)
+        assert_int_equal(crew_rt_spawn(rt, meet_task, m, NULL, &t[i]), 0);
+    for (int i = 0; i < m->want; i++)
+        assert_int_equal(crew_join(t[i], NULL), 0);
+    tc_assert_clean();
+}
+
+#define ELASTIC_THREADS 4
+
+static void test_executor_elastic(void **state)
+{
+    crew_test_watchdog(60);
+    tc_reset();
+    struct meet m;
+    meet_init(&m, make_executor("el", ELASTIC_THREADS, 0, 20 * CREW_MS), ELASTIC_THREADS);
+    crew_rt_t *rt = tc_rt_create();
+    for (int round = 0; round < 2; round++) {
+        meet_round(rt, &m);
+        assert_true(metrics(m.ex).threads_alive <= ELASTIC_THREADS);
+        /* Idle threads retire after keep_alive. */
+        TC_WAIT_UNTIL(metrics(m.ex).threads_alive == 0);
+        crew_executor_metrics_t mt = metrics(m.ex);
+        assert_int_equal(mt.threads_idle, 0);
+        assert_int_equal(mt.threads_started, (uint64_t)ELASTIC_THREADS * (round + 1));
+    }
+    assert_int_equal(crew_rt_destroy(rt), 0);
+    assert_int_equal(crew_executor_destroy(m.ex), 0);
+    meet_destroy(&m);
+}
+
+/* ---- 7b. More blocked calls than CPUs ------------------------------------- */
+
+static int cpu_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return (int)(cpus < 1 ? 1 : cpus > 32 ? 32 : cpus);
+}
+
+/* The pool hands work at once only to one thread per CPU; beyond that only
+ * the watcher grows it, when it sees the busy threads asleep, one watcher
+ * after another, with no further submit to prompt it: a pool that never
+ * appoints or starts a watcher deadlocks here (until meet_job's bound).
+ * Round 1 starts every thread; round 2 finds them all idle and appoints
+ * watchers from them. */
 static void test_executor_blocked_beyond_cpus(void **state)
 {
     crew_test_watchdog(60);
     tc_reset();
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = (int)(cpus < 1 ? 1 : cpus > 32 ? 32 : cpus) + 3;
-    struct blocked b = { .ex = make_executor("blk", (unsigned)want, 0, 60 * CREW_S), .want = want };
-    pthread_mutex_init(&b.mu, NULL);
-    pthread_cond_init(&b.cv, NULL);
+    int want = cpu_count() + 3;
+    struct meet m;
+    meet_init(&m, make_executor("blk", (unsigned)want, 0, 60 * CREW_S), want);
     crew_rt_t *rt = tc_rt_create();
-    crew_task_t *t[40];
     for (int round = 0; round < 2; round++) {
-        b.inside = 0;
-        for (int i = 0; i < want; i++)
-            assert_int_equal(crew_rt_spawn(rt, blocked_task, &b, NULL, &t[i]), 0);
-        for (int i = 0; i < want; i++)
-            assert_int_equal(crew_join(t[i], NULL), 0);
-        tc_assert_clean();
-        crew_executor_metrics_t m = metrics(b.ex);
-        assert_int_equal(m.threads_started, (uint64_t)want);
-        assert_int_equal(m.jobs_completed, (uint64_t)want * (round + 1));
+        meet_round(rt, &m);
+        crew_executor_metrics_t mt = metrics(m.ex);
+        assert_int_equal(mt.threads_started, (uint64_t)want);
+        assert_int_equal(mt.jobs_completed, (uint64_t)want * (round + 1));
     }
     assert_int_equal(crew_rt_destroy(rt), 0);
-    assert_int_equal(crew_executor_destroy(b.ex), 0);
-    pthread_cond_destroy(&b.cv);
-    pthread_mutex_destroy(&b.mu);
+    assert_int_equal(crew_executor_destroy(m.ex), 0);
+    meet_destroy(&m);
+}
+
+/* The same from plain threads, each submitting once the previous call is
+ * running: every submit after the first CPU-count finds the busy threads
+ * asleep, so only the watcher can give it a thread. */
+struct plain_meet {
+    struct meet *m;
+    int rc;
+    void *r;
+};
+
+static void *plain_meet_thread(void *arg)
+{
+    struct plain_meet *p = arg;
+    p->rc = crew_run_in_executor(p->m->ex, meet_job, p->m, &p->r);
+    return NULL;
+}
+
+static void test_executor_blocked_plain_threads(void **state)
+{
+    crew_test_watchdog(60);
+    int want = cpu_count() + 3;
+    struct meet m;
+    meet_init(&m, make_executor("pblk", (unsigned)want, 0, 0), want);
+    pthread_t th[40];
+    struct plain_meet p[40];
+    for (int i = 0; i < want; i++) {
+        p[i] = (struct plain_meet){ .m = &m, .rc = -1 };
+        assert_int_equal(pthread_create(&th[i], NULL, plain_meet_thread, &p[i]), 0);
+        TC_WAIT_UNTIL(submitted(m.ex) == (uint64_t)i + 1);
+    }
+    for (int i = 0; i < want; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(p[i].rc, 0);
+        assert_int_equal((intptr_t)p[i].r, want);
+    }
+    assert_int_equal(metrics(m.ex).threads_started, (uint64_t)want);
+    assert_int_equal(crew_executor_destroy(m.ex), 0);
+    meet_destroy(&m);
+}
+
+/* ---- 7c. CPU-bound calls do not grow the pool ----------------------------- */
+
+/* Calls that compute (spin on their thread's CPU clock) for CPU_CALL_NS,
+ * CPU_INFLIGHT at a time, with room for CPU_INFLIGHT threads: one thread per
+ * CPU keeps the CPUs busy, so the pool must not grow much past the CPU
+ * count. Threads of a loaded machine that wait for a CPU are runnable, not
+ * asleep, so this holds under load too; the slack covers the watcher, a
+ * busy thread caught asleep in a page fault or on the executor's lock, and
+ * the growth after 10 ms, 20 ms, ... without progress that a heavily loaded
+ * machine can cause. Growth on time alone (no progress for 50 us), or on
+ * the CPU clock alone under load, starts about CPU_INFLIGHT threads here. */
+#define CPU_INFLIGHT 16
+#define CPU_CALLS 4
+#define CPU_CALL_NS (2 * CREW_MS)
+#define CPU_SLACK 4
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * CREW_S + ts.tv_nsec;
+}
+
+static void *cpu_job(void *arg)
+{
+    int64_t end = thread_cpu_ns() + CPU_CALL_NS;
+    while (thread_cpu_ns() < end)
+        continue;
+    return arg;
+}
+
+static void *cpu_task(void *arg)
+{
+    for (int i = 0; i < CPU_CALLS; i++) {
+        void *r = NULL;
+        TC_CHECK_EQ(crew_run_in_executor(arg, cpu_job, MARK_OK, &r), 0);
+        TC_CHECK(r == MARK_OK);
+    }
+    return MARK_OK;
+}
+
+static void test_executor_cpu_bound_stays_small(void **state)
+{
+    crew_test_watchdog(60);
+    tc_reset();
+    crew_executor_t *ex = make_executor("cpu", CPU_INFLIGHT, 0, 0);
+    crew_rt_t *rt = tc_rt_create();
+    crew_task_t *t[CPU_INFLIGHT];
+    for (int i = 0; i < CPU_INFLIGHT; i++)
+        assert_int_equal(crew_rt_spawn(rt, cpu_task, ex, NULL, &t[i]), 0);
+    for (int i = 0; i < CPU_INFLIGHT; i++)
+        assert_int_equal(crew_join(t[i], NULL), 0);
+    assert_int_equal(crew_rt_destroy(rt), 0);
+    tc_assert_clean();
+    crew_executor_metrics_t m = metrics(ex);
+    fprintf(stderr, "# %d CPU-bound calls, %d CPUs, %llu threads started\n",
+            CPU_INFLIGHT * CPU_CALLS, cpu_count(), (unsigned long long)m.threads_started);
+    assert_int_equal(m.jobs_completed, CPU_INFLIGHT * CPU_CALLS);
+    assert_true(m.threads_started <= (uint64_t)cpu_count() + CPU_SLACK);
+    assert_int_equal(crew_executor_destroy(ex), 0);
 }
 
 /* ---- 8. Destroying an executor with queued and running calls ---------------- */
@@ -886,6 +993,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_executor_deadline),
     cmocka_unit_test(test_executor_elastic),
     cmocka_unit_test(test_executor_blocked_beyond_cpus),
+    cmocka_unit_test(test_executor_blocked_plain_threads),
+    cmocka_unit_test(test_executor_cpu_bound_stays_small),
     cmocka_unit_test(test_executor_destroy_with_queued),
     cmocka_unit_test(test_executor_bad_inputs),
     cmocka_unit_test(test_executor_rt_destroy_waits),

@@ -11,9 +11,16 @@
  * Pools are elastic: a thread is started when a call is submitted and no
  * thread is idle, up to max_threads; a thread idle for keep_alive_ns exits.
  * While as many threads as there are CPUs are busy, a new call is left to
- * the first of them to finish unless they make no progress for 50 us (they
- * block), in which case an idle or new thread takes it: CPU-bound calls do
- * not crowd the workers out, blocked ones still get a thread each.
+ * the first of them to finish, unless for 50 us no call started and fewer
+ * busy threads than CPUs can run (the others sleep in a blocking call): then
+ * an idle or new thread takes it (one more every 50 us to 1 ms). So
+ * CPU-bound calls get one thread per CPU and do not crowd the workers out,
+ * even when they compute for longer than 50 us or the machine is loaded
+ * (a thread waiting for a CPU is runnable, not blocked), while calls that
+ * block still get a thread each. Calls that spin-wait for each other count
+ * as computing: beyond the CPU count they get another thread only after
+ * 10 ms without progress (20 ms for the next, and so on), so make them
+ * block instead.
  * Calls beyond what the threads can take wait in a FIFO queue of bounded
  * capacity; a submitter that finds the queue full waits for room
  * (backpressure). Pool threads block every asynchronous signal.
