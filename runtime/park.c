@@ -60,6 +60,9 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
     crew_task_t *t = w->task;
     int r = crew__unpark_claim(t, w->seq, cause);
     if (r == CREW_UNPARK_SCHEDULE) {
+        /* Here rather than in the flush, which would walk the batch once
+         * more: t's lines are hot now, and nobody runs t before the flush. */
+        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
         t->qnext = NULL;
         if (b->last)
             b->last->qnext = t;

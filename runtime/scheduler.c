@@ -176,9 +176,26 @@ void crew__sched_wake(crew_task_t *t)
 
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n)
 {
-    for (crew_task_t *t = first; t; t = t->qnext)
-        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    inject_from_outside(rt, first, last, n, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+    crew__worker_t *w = crew__worker_self();
+    if (!w || w->rt != rt) {
+        inject_from_outside(rt, first, last, n, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+        return;
+    }
+    /* A worker of rt (a wake-all by a task): what fits goes to the back of
+     * its own ring, where other workers can steal it, the rest to the
+     * injection queue in one push, and one notify for all of it. Not the
+     * next slot: rule 1's "woken task runs next" is for one wake; a batch
+     * keeps its FIFO order behind the work already queued here. */
+    if (n == 1) {
+        place_local(w, first, true); /* A single wake: as crew__sched_wake. */
+        return;
+    }
+    crew_task_t *rest = first;
+    unsigned k = crew__runq_push_list(&w->runq, &rest, n < CREW_RUNQ_CAP ? (unsigned)n : CREW_RUNQ_CAP);
+    if (rest)
+        crew__inject_push(&rt->inject, rest, last, n - k, CREW_INJECT_FORCE | CREW_INJECT_RESUME);
+    /* This worker is awake and runs the work anyway: the cheap check. */
+    crew__idle_notify(rt, false);
 }
 
 int crew__sched_spawn(crew__worker_t *w, crew_rt_t *rt, crew_task_t *t)

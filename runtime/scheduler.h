@@ -127,8 +127,11 @@ void crew__rt_leave(crew_rt_t *rt);
  * accepts the task even after shutdown started (a wake of an existing task). */
 void crew__sched_wake(crew_task_t *t);
 /* Make the tasks first..last (n, linked by qnext, last->qnext NULL) runnable
- * from a thread that is not one of rt's workers (the reactor's timers): one
- * injection-queue push and one notify for the whole batch. */
+ * with one notify for the whole batch. From a thread that is not one of rt's
+ * workers (the reactor's timers, a plain thread's wake-all): one
+ * injection-queue push. From a worker of rt (a task's wake-all, sync/waitq.h):
+ * its ring takes what fits, the injection queue the rest in one push. The
+ * tasks' obs_state is already RUNNABLE (crew__wake_batch_claim sets it). */
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, crew_task_t *last, uint64_t n);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection
