@@ -60,12 +60,16 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
     crew_task_t *t = w->task;
     int r = crew__unpark_claim(t, w->seq, cause);
     if (r == CREW_UNPARK_SCHEDULE) {
+        /* Here rather than in the flush, which would walk the batch once
+         * more: t's lines are hot now, and nobody runs t before the flush. */
+        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
         t->qnext = NULL;
         if (b->last)
             b->last->qnext = t;
         else
             b->first = t;
         b->last = t;
+        b->n++;
     }
     return r != CREW_UNPARK_LOST;
 }
@@ -75,6 +79,7 @@ void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt)
     if (b->first)
         crew__sched_wake_batch(rt, b->first);
     b->first = b->last = NULL;
+    b->n = 0;
 }
 
 int crew__waiter_prepare(crew__waiter_t *w)

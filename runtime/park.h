@@ -119,6 +119,7 @@ int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
  * cross-thread wake per task (crew__sched_wake_batch). Zero-initialise. */
 typedef struct crew__wake_batch {
     crew_task_t *first, *last;
+    uint64_t n; /* Tasks in the batch (sync/waitq.c flushes in chunks). */
 } crew__wake_batch_t;
 
 /* Try to wake the task waiter w with cause (rule 2); true if this wake won.

@@ -213,8 +213,8 @@ static void queue_woken(crew__worker_t *w, crew_task_t *list)
 void crew__sched_wake(crew_task_t *t)
 {
     crew__worker_t *w = crew__worker_self();
+    atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
     if (w && w->rt == t->rt) {
-        atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
         place_local(w, t, true);
         return;
     }
@@ -224,6 +224,24 @@ void crew__sched_wake(crew_task_t *t)
 
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first)
 {
+    crew__worker_t *w = crew__worker_self();
+    if (w && w->rt == rt) {
+        /* A worker of rt (a wake-all by a task): a single wake goes to the
+         * next slot, as crew__sched_wake; a batch goes to the back of this
+         * worker's ring, where other workers can steal it, and what does
+         * not fit to the injection queue's resuming lane, with one notify
+         * for all of it. Not the next slot: rule 1's "woken task runs next"
+         * is for one wake; a batch keeps its FIFO order behind the work
+         * already queued here. */
+        if (!first->qnext) {
+            place_local(w, first, true);
+            return;
+        }
+        queue_woken(w, first);
+        /* This worker is awake and runs the work anyway: the cheap check. */
+        crew__idle_notify(rt, false);
+        return;
+    }
     /* Counted in outside_pushers, which the destroyer waits out: once
      * pushed, a task may finish and let a destroyer free rt while we still
      * look at its workers. seq_cst: ordered before the push, so a destroyer
@@ -238,7 +256,6 @@ void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first)
         crew_task_t *run = NULL, *run_last = t;
         while (t && atomic_load_explicit(&t->last_worker, memory_order_relaxed) == wi) {
             crew_task_t *next = t->qnext;
-            atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
             t->qnext = run;
             run = t;
             t = next;

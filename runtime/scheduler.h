@@ -135,11 +135,14 @@ void crew__rt_leave(crew_rt_t *rt);
  * inbox of the worker that last ran it (rule 8). Accepted even after
  * shutdown started (a wake of an existing task). */
 void crew__sched_wake(crew_task_t *t);
-/* Make the woken tasks of the list first (linked by qnext, NULL-terminated)
- * runnable from a thread that is not one of rt's workers (the reactor): each
- * goes to the inbox of the worker that last ran it, one push per run of
- * tasks bound for the same worker, and a parked worker is woken only when
- * it was sent work. */
+/* Make the woken tasks of the list first (linked by qnext, NULL-terminated,
+ * their obs_state already RUNNABLE: crew__wake_batch_claim sets it)
+ * runnable. From a worker of rt (a task's wake-all, sync/waitq.h): its ring
+ * takes what fits, the injection queue the rest in one push, one notify.
+ * From any other thread (the reactor, a pool thread, a plain thread's
+ * wake-all): each goes to the inbox of the worker that last ran it, one push
+ * per run of tasks bound for the same worker, and a parked worker is woken
+ * only when it was sent work (rule 8). */
 void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection

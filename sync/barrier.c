@@ -36,8 +36,11 @@ int crew_barrier_wait(crew_barrier_t *b)
         rc = -EPIPE;
     } else if (b->arrived + 1 == b->parties) {
         b->arrived = 0;
-        crew__waitq_wake_all(&b->waiters, CREW_WAKE_READY);
-        rc = CREW_BARRIER_SERIAL;
+        crew__waitq_batch_t wakes = CREW__WAITQ_BATCH_INIT;
+        crew__waitq_wake_all(&b->waiters, CREW_WAKE_READY, &wakes);
+        crew__spin_unlock(lk);
+        crew__waitq_flush(&wakes);
+        return CREW_BARRIER_SERIAL;
     } else {
         crew__swait_t sw;
         rc = crew__swait_enqueue(&sw, &b->waiters, false);
@@ -59,11 +62,13 @@ static int break_cycle(crew_barrier_t *b, uint32_t broken)
 {
     if (!b)
         return -EINVAL;
+    crew__waitq_batch_t wakes = CREW__WAITQ_BATCH_INIT;
     crew__spin_lock(CREW__A32(&b->lock));
     b->broken = broken;
     b->arrived = 0;
-    crew__waitq_wake_all(&b->waiters, CREW_WAKE_CLOSED);
+    crew__waitq_wake_all(&b->waiters, CREW_WAKE_CLOSED, &wakes);
     crew__spin_unlock(CREW__A32(&b->lock));
+    crew__waitq_flush(&wakes);
     return 0;
 }
 

@@ -79,8 +79,10 @@ int crew_cond_notify_all(crew_cond_t *c)
 {
     if (!c)
         return -EINVAL;
+    crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
     crew__spin_lock(CREW__A32(&c->lock));
-    crew__waitq_wake_all(&c->waiters, CREW_WAKE_READY);
+    crew__waitq_wake_all(&c->waiters, CREW_WAKE_READY, &b);
     crew__spin_unlock(CREW__A32(&c->lock));
+    crew__waitq_flush(&b);
     return 0;
 }

@@ -50,11 +50,13 @@ int crew_event_set(crew_event_t *e)
 {
     if (!e)
         return -EINVAL;
+    crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
     crew__spin_lock(CREW__A32(&e->lock));
     /* Release: pairs with the fast-path acquire in crew_event_wait. */
     atomic_store_explicit(CREW__A32(&e->set), 1, memory_order_release);
-    crew__waitq_wake_all(&e->waiters, CREW_WAKE_READY);
+    crew__waitq_wake_all(&e->waiters, CREW_WAKE_READY, &b);
     crew__spin_unlock(CREW__A32(&e->lock));
+    crew__waitq_flush(&b);
     return 0;
 }
 

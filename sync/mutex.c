@@ -143,8 +143,9 @@ static void unlock_slow(crew_mutex_t *m)
     crew__spin_lock(lk);
     /* Hand the lock, still LOCKED, to starving waiters; the wake's release
      * publishes the critical section to the new holder. */
-    while (m->waiters.head && m->waiters.head->starving) {
-        crew__swait_t *sw = crew__waitq_pop(&m->waiters);
+    crew__swait_t *sw;
+    while ((sw = crew__waitq_first(&m->waiters)) && sw->starving) {
+        crew__waitq_pop(&m->waiters);
         sw->handoff = true;
         clear_waiters_if_empty(m);
         if (crew__waiter_wake(&sw->w, CREW_WAKE_READY)) {

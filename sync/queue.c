@@ -232,13 +232,15 @@ int crew_queue_task_done(crew_queue_t *q)
 {
     if (!q)
         return -EINVAL;
+    crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
     crew__spin_lock(&q->lock);
     int rc = 0;
     if (!q->unfinished)
         rc = -EINVAL;
     else if (--q->unfinished == 0)
-        crew__waitq_wake_all(&q->joiners, CREW_WAKE_READY);
+        crew__waitq_wake_all(&q->joiners, CREW_WAKE_READY, &b);
     crew__spin_unlock(&q->lock);
+    crew__waitq_flush(&b);
     return rc;
 }
 
@@ -262,11 +264,13 @@ int crew_queue_close(crew_queue_t *q)
 {
     if (!q)
         return -EINVAL;
+    crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
     crew__spin_lock(&q->lock);
     q->closed = true;
-    crew__waitq_wake_all(&q->getters, CREW_WAKE_CLOSED);
-    crew__waitq_wake_all(&q->putters, CREW_WAKE_CLOSED);
+    crew__waitq_wake_all(&q->getters, CREW_WAKE_CLOSED, &b);
+    crew__waitq_wake_all(&q->putters, CREW_WAKE_CLOSED, &b);
     crew__spin_unlock(&q->lock);
+    crew__waitq_flush(&b);
     return 0;
 }
 

@@ -77,13 +77,15 @@ static int try_take(crew_rwlock_t *l, unsigned kind)
     return rc;
 }
 
-/* Lock held: hand the lock to the waiters at the head that can have it. */
-static void grant(crew_rwlock_t *l)
+/* Lock held: hand the lock to the waiters at the head that can have it.
+ * Their tasks join b (a run of readers is one batch); the caller flushes it
+ * after unlocking. */
+static void grant(crew_rwlock_t *l, crew__waitq_batch_t *b)
 {
     _Atomic uint32_t *st = CREW__A32(&l->state);
     crew__swait_t *sw;
     int rc = 0;
-    while ((sw = l->waiters.head)) {
+    while ((sw = crew__waitq_first(&l->waiters))) {
         uint32_t s = atomic_load_explicit(st, memory_order_relaxed);
         uint32_t n = taken(sw->kind, s, &rc);
         if (!n)
@@ -92,7 +94,7 @@ static void grant(crew_rwlock_t *l)
         uint32_t delta = n - s;
         atomic_fetch_add_explicit(st, delta, memory_order_relaxed);
         /* The wake's release publishes the previous holders' writes. */
-        if (!crew__waiter_wake(&sw->w, CREW_WAKE_READY))
+        if (!crew__waitq_wake_into(b, sw, CREW_WAKE_READY))
             atomic_fetch_sub_explicit(st, delta, memory_order_relaxed);
     }
     if (crew__waitq_empty(&l->waiters))
@@ -128,8 +130,10 @@ static int lock_slow(crew_rwlock_t *l, unsigned kind)
     rc = crew__swait_enqueue(&sw, &l->waiters, false);
     if (!rc && !(rc = crew__swait_sleep(&sw, lk, &l->waiters)))
         return 0; /* grant() counted us in before the wake. */
-    grant(l);
+    crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
+    grant(l, &b);
     crew__spin_unlock(lk);
+    crew__waitq_flush(&b);
     return rc;
 }
 
@@ -175,12 +179,14 @@ int crew_rwlock_unlock(crew_rwlock_t *l)
         if (!hold)
             return -EPERM;
         if (s & RW_WAITERS) {
+            crew__waitq_batch_t b = CREW__WAITQ_BATCH_INIT;
             crew__spin_lock(lk);
             /* Release: pairs with the acquire of the next holder's fast path
              * once WAITERS clears. */
             atomic_fetch_sub_explicit(st, hold, memory_order_release);
-            grant(l);
+            grant(l, &b);
             crew__spin_unlock(lk);
+            crew__waitq_flush(&b);
             return 0;
         }
         /* Release: pairs with the acquire of the next lock. */

@@ -1,46 +1,40 @@
 /* The waiter list and wait routine of sync/ (see waitq.h). */
 #include "waitq.h"
 
+/* Tasks per push of a wake-all (waitq.h): the size of a run queue, so a
+ * worker takes a chunk in one go and the push's cost is amortised. */
+#define CREW__WAITQ_CHUNK 256
+
+static crew__swait_t *swait_of(crew__link_t *l)
+{
+    return l ? CREW_CONTAINER_OF(l, crew__swait_t, link) : NULL;
+}
+
 void crew__waitq_push(struct crew__waitq *q, crew__swait_t *sw, bool front)
 {
     sw->linked = true;
-    if (front) {
-        sw->prev = NULL;
-        sw->next = q->head;
-        if (q->head)
-            q->head->prev = sw;
-        else
-            q->tail = sw;
-        q->head = sw;
-    } else {
-        sw->next = NULL;
-        sw->prev = q->tail;
-        if (q->tail)
-            q->tail->next = sw;
-        else
-            q->head = sw;
-        q->tail = sw;
-    }
+    if (front)
+        crew__list_push_front(crew__waitq_list(q), &sw->link);
+    else
+        crew__list_push_back(crew__waitq_list(q), &sw->link);
 }
 
 void crew__waitq_unlink(struct crew__waitq *q, crew__swait_t *sw)
 {
-    if (sw->prev)
-        sw->prev->next = sw->next;
-    else
-        q->head = sw->next;
-    if (sw->next)
-        sw->next->prev = sw->prev;
-    else
-        q->tail = sw->prev;
+    crew__list_remove(crew__waitq_list(q), &sw->link);
     sw->linked = false;
+}
+
+crew__swait_t *crew__waitq_first(struct crew__waitq *q)
+{
+    return swait_of(crew__waitq_list(q)->head);
 }
 
 crew__swait_t *crew__waitq_pop(struct crew__waitq *q)
 {
-    crew__swait_t *sw = q->head;
+    crew__swait_t *sw = swait_of(crew__list_pop_front(crew__waitq_list(q)));
     if (sw)
-        crew__waitq_unlink(q, sw);
+        sw->linked = false;
     return sw;
 }
 
@@ -85,11 +79,33 @@ crew__swait_t *crew__waitq_wake_first(struct crew__waitq *q, int cause, void *it
     return NULL;
 }
 
-size_t crew__waitq_wake_all(struct crew__waitq *q, int cause)
+bool crew__waitq_wake_into(crew__waitq_batch_t *b, crew__swait_t *sw, int cause)
+{
+    crew_task_t *t = sw->w.task;
+    /* A batch serves one runtime: a task of another one (rare: a primitive
+     * shared between runtimes) is woken on its own. Its runtime is read
+     * before the wake, after which the task may run and be gone. */
+    if (!t || (b->rt && t->rt != b->rt))
+        return crew__waiter_wake(&sw->w, cause);
+    b->rt = t->rt;
+    bool won = crew__wake_batch_claim(&b->tasks, &sw->w, cause);
+    if (b->tasks.n == CREW__WAITQ_CHUNK)
+        crew__wake_batch_flush(&b->tasks, b->rt);
+    return won;
+}
+
+size_t crew__waitq_wake_all(struct crew__waitq *q, int cause, crew__waitq_batch_t *b)
 {
     size_t n = 0;
     crew__swait_t *sw;
     while ((sw = crew__waitq_pop(q)))
-        n += crew__waiter_wake(&sw->w, cause);
+        n += crew__waitq_wake_into(b, sw, cause);
     return n;
+}
+
+void crew__waitq_flush(crew__waitq_batch_t *b)
+{
+    if (b->rt)
+        crew__wake_batch_flush(&b->tasks, b->rt);
+    b->rt = NULL;
 }

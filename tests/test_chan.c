@@ -5,7 +5,8 @@
  * inside (row 17), stress over many producers and consumers, tasks and plain
  * threads mixed (every value received exactly once), and the races of a
  * blocked operation against a cancel and against its deadline (exactly one
- * outcome; no item lost or duplicated). */
+ * outcome; no item lost or duplicated), and runs that need every wake, with
+ * no close at the end to mask a lost one. */
 #include "test_chan_util.h"
 
 /* ---- Creation: bad arguments and sizes ------------------------------------ */
@@ -870,6 +871,240 @@ static void test_chan_cancel_sticky(void **state)
     crew_rt_destroy(rt);
 }
 
+/* ---- Every wake counts: no close at the end to mask a lost one --------------- */
+
+/* The stress tests close their channel when the producers are done, and a
+ * close wakes every waiter: a receiver whose item-wake was lost then takes
+ * the item anyway, and the test passes. Here nothing is ever closed while
+ * the test runs: each round needs every wake it makes (a strict ping-pong,
+ * or a barrier after each round of items), so one lost wake stalls the
+ * round. The run is bounded by a time budget (not a timing assertion: only
+ * the number of rounds depends on it); a stall of STALL_S seconds fails the
+ * test, after closing the channels to let the stuck parties go. These catch
+ * a missing store-load fence between a waiter's registration and its
+ * re-check of the ring (chan_ring.c), and a send that skips the wake of a
+ * receiver that is already queued. */
+#define STALL_S 5
+
+struct every {
+    crew_chan_t *ping, *pong;
+    crew_barrier_t round;
+    int64_t deadline;
+    atomic_ulong progress;
+    atomic_uint done;
+    atomic_bool quit; /* Set on a stall, for parties that spin. */
+    unsigned receivers;
+};
+
+static void every_init(struct every *e, unsigned receivers)
+{
+    *e = (struct every){ .ping = chan_new(1), .pong = chan_new(1), .receivers = receivers };
+    assert_int_equal(crew_barrier_init(&e->round, receivers + 1), 0);
+    e->deadline = crew_now() + 2 * CREW_S / crew_test_slowdown();
+}
+
+/* Poll (this thread is not a party) until want parties are done; false if
+ * progress stopped for STALL_S seconds first. */
+static bool every_wait(struct every *e, unsigned want)
+{
+    unsigned long last = atomic_load(&e->progress);
+    int64_t since = crew_now();
+    while (atomic_load(&e->done) < want) {
+        unsigned long now = atomic_load(&e->progress);
+        if (now != last) {
+            last = now;
+            since = crew_now();
+        } else if (crew_now() - since > STALL_S * CREW_S * (int64_t)crew_test_slowdown()) {
+            return false;
+        }
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    return true;
+}
+
+/* Join the parties; on a stall, first close the channels and abort the
+ * barrier so that they return, then fail with the count. */
+static void every_finish(struct every *e, runner_t *r, unsigned n)
+{
+    bool ok = every_wait(e, n);
+    unsigned long rounds = atomic_load(&e->progress);
+    if (!ok) {
+        atomic_store(&e->quit, true);
+        crew_chan_close(e->ping);
+        crew_chan_close(e->pong);
+        crew_barrier_abort(&e->round);
+    }
+    for (unsigned i = 0; i < n; i++)
+        runner_join(&r[i]);
+    if (!ok)
+        fail_msg("stalled after %lu operations with no close: a wake was lost", rounds);
+    tc_assert_clean();
+    assert_int_equal(crew_chan_len(e->ping), 0);
+    assert_int_equal(crew_chan_len(e->pong), 0);
+    assert_int_equal(crew_chan_destroy(e->ping), 0);
+    assert_int_equal(crew_chan_destroy(e->pong), 0);
+    assert_int_equal(crew_barrier_destroy(&e->round), 0);
+}
+
+/* Ping-pong on two capacity-1 rings: each side mostly finds the ring empty
+ * and queues just as the other side sends, the race the fence decides. */
+static void *pinger(void *arg)
+{
+    struct every *e = arg;
+    uint64_t v = 0, stop = UINT64_MAX;
+    for (;;) {
+        bool last = crew_now() >= e->deadline;
+        uint64_t out = last ? stop : v;
+        if (crew_chan_send(e->ping, &out) || crew_chan_recv(e->pong, &v))
+            break; /* Closed after a stall. */
+        atomic_fetch_add_explicit(&e->progress, 1, memory_order_relaxed);
+        if (last) {
+            TC_CHECK_EQ(v, stop);
+            break;
+        }
+        TC_CHECK_EQ(v, out + 1);
+    }
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void *ponger(void *arg)
+{
+    struct every *e = arg;
+    uint64_t v;
+    while (crew_chan_recv(e->ping, &v) == 0) {
+        uint64_t out = v == UINT64_MAX ? v : v + 1;
+        if (crew_chan_send(e->pong, &out) || v == UINT64_MAX)
+            break;
+        atomic_fetch_add_explicit(&e->progress, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void test_chan_pingpong_no_close(void **state)
+{
+    (void)state;
+    tc_reset();
+    crew_rt_t *rt = tc_rt_create();
+    /* Two tasks (on two workers when there are), then a task and a thread. */
+    for (int thread = 0; thread < 2; thread++) {
+        struct every e;
+        every_init(&e, 1);
+        runner_t r[2];
+        runner_start(&r[0], rt, false, pinger, &e);
+        runner_start(&r[1], rt, thread, ponger, &e);
+        every_finish(&e, r, 2);
+    }
+    crew_rt_destroy(rt);
+}
+
+/* Two plain threads, so the race does not depend on the scheduler placing
+ * two tasks on two workers: the receiver takes an item and at once waits
+ * for the next, finding the ring empty and registering; the sender waits
+ * until the item was taken and then sends the next one after a random
+ * pause of up to a few hundred cycles, so that its push lands at every
+ * point of the registration, including between the queueing and the
+ * re-check of the ring: the store-load window the fence closes. */
+static void *register_receiver(void *arg)
+{
+    struct every *e = arg;
+    uint64_t v;
+    while (crew_chan_recv(e->ping, &v) == 0 && v != UINT64_MAX)
+        atomic_fetch_add_explicit(&e->progress, 1, memory_order_relaxed);
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void *register_sender(void *arg)
+{
+    struct every *e = arg;
+    uint64_t seed = crew_test_seed();
+    for (uint64_t i = 0;; i++) {
+        while (atomic_load_explicit(&e->progress, memory_order_relaxed) != i)
+            if (atomic_load_explicit(&e->quit, memory_order_relaxed))
+                goto out;
+        for (unsigned d = crew_test_rand(&seed) % 256; d; d--)
+            atomic_signal_fence(memory_order_seq_cst); /* A delay the compiler keeps. */
+        uint64_t v = crew_now() >= e->deadline ? UINT64_MAX : i;
+        if (crew_chan_send(e->ping, &v) || v == UINT64_MAX)
+            break;
+    }
+out:
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void test_chan_register_race(void **state)
+{
+    (void)state;
+    tc_reset();
+    struct every e;
+    every_init(&e, 1);
+    runner_t r[2];
+    runner_start(&r[0], NULL, true, register_receiver, &e);
+    runner_start(&r[1], NULL, true, register_sender, &e);
+    every_finish(&e, r, 2);
+}
+
+/* Receivers park on an empty ring; a sender sends one item per receiver,
+ * then all meet at a barrier, round after round: every receiver must get
+ * its item by a wake, since no close ever comes to wake it otherwise. */
+enum { EVERY_R = 4 };
+
+static void *round_sender(void *arg)
+{
+    struct every *e = arg;
+    for (uint64_t round = 0;; round++) {
+        bool last = crew_now() >= e->deadline;
+        /* Each receiver takes one item a round: the last round's items
+         * tell every receiver to stop after it. */
+        uint64_t v = last ? UINT64_MAX : round;
+        bool failed = false;
+        for (unsigned i = 0; i < e->receivers && !failed; i++)
+            failed = crew_chan_send(e->ping, &v) != 0;
+        int rc = failed ? -EPIPE : crew_barrier_wait(&e->round);
+        if (rc < 0 && rc != CREW_BARRIER_SERIAL)
+            break; /* Closed or aborted after a stall. */
+        if (last)
+            break;
+    }
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void *round_receiver(void *arg)
+{
+    struct every *e = arg;
+    uint64_t v;
+    while (crew_chan_recv(e->ping, &v) == 0) {
+        atomic_fetch_add_explicit(&e->progress, 1, memory_order_relaxed);
+        int rc = crew_barrier_wait(&e->round);
+        if ((rc < 0 && rc != CREW_BARRIER_SERIAL) || v == UINT64_MAX)
+            break;
+    }
+    atomic_fetch_add(&e->done, 1);
+    return NULL;
+}
+
+static void test_chan_recv_wakes_without_close(void **state)
+{
+    (void)state;
+    tc_reset();
+    crew_rt_t *rt = tc_rt_create();
+    struct every e;
+    every_init(&e, EVERY_R);
+    runner_t r[EVERY_R + 1];
+    /* Half the receivers are plain threads (futex waiters on the same
+     * queue), which race the tasks in parallel whatever the worker count. */
+    for (unsigned i = 0; i < EVERY_R; i++)
+        runner_start(&r[i], rt, i % 2, round_receiver, &e);
+    runner_start(&r[EVERY_R], rt, false, round_sender, &e);
+    every_finish(&e, r, EVERY_R + 1);
+    crew_rt_destroy(rt);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +1127,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_chan_cancel_blocked_sender),
         cmocka_unit_test(test_chan_timeout_vs_send),
         cmocka_unit_test(test_chan_cancel_sticky),
+        cmocka_unit_test(test_chan_pingpong_no_close),
+        cmocka_unit_test(test_chan_recv_wakes_without_close),
+        cmocka_unit_test(test_chan_register_race),
     };
     crew_test_watchdog(240);
     if (argc > 1)

@@ -965,6 +965,70 @@ static void test_sync_bad_inputs(void **state)
     assert_int_equal(crew_barrier_wait(&b), CREW_BARRIER_SERIAL);
 }
 
+/* ---- Wake-all across runtimes and in chunks ------------------------------ */
+
+/* A wake-all batches the tasks it claims per runtime (sync/waitq.h): an
+ * event shared by two runtimes, set by a task of one, must wake every
+ * waiter of both, each back on its own runtime; more waiters than one chunk
+ * (256), so full chunks, the partial one and a plain-thread waiter are all
+ * exercised. */
+enum { XRT_TASKS = 300 };
+
+struct xrt {
+    crew_event_t e;
+    crew_rt_t *rt[2];
+    atomic_uint woke, wrong_rt;
+};
+
+static void *xrt_waiter(void *arg)
+{
+    struct xrt *x = arg;
+    crew_rt_t *before = crew_rt_current();
+    TC_CHECK_EQ(crew_event_wait(&x->e), 0);
+    if (crew_rt_current() != before)
+        atomic_fetch_add(&x->wrong_rt, 1);
+    atomic_fetch_add(&x->woke, 1);
+    return NULL;
+}
+
+static void *xrt_setter(void *arg)
+{
+    struct xrt *x = arg;
+    TC_CHECK_EQ(crew_event_set(&x->e), 0);
+    return NULL;
+}
+
+static void test_sync_event_set_two_runtimes(void **state)
+{
+    (void)state;
+    tc_reset();
+    struct xrt x;
+    crew_event_init(&x.e);
+    atomic_init(&x.woke, 0);
+    atomic_init(&x.wrong_rt, 0);
+    x.rt[0] = tc_rt_create();
+    x.rt[1] = tc_rt_create();
+    crew_task_t *t[2 * XRT_TASKS];
+    for (unsigned i = 0; i < 2 * XRT_TASKS; i++)
+        assert_int_equal(crew_rt_spawn(x.rt[i % 2], xrt_waiter, &x, NULL, &t[i]), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, xrt_waiter, &x), 0);
+    for (unsigned i = 0; i < 2 * XRT_TASKS; i++)
+        TC_WAIT_UNTIL(crew_task_state(t[i]) == CREW_TASK_WAITING);
+    crew_task_t *setter;
+    assert_int_equal(crew_rt_spawn(x.rt[0], xrt_setter, &x, NULL, &setter), 0);
+    assert_int_equal(crew_join(setter, NULL), 0);
+    for (unsigned i = 0; i < 2 * XRT_TASKS; i++)
+        assert_int_equal(crew_join(t[i], NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    tc_assert_clean();
+    assert_int_equal(atomic_load(&x.woke), 2 * XRT_TASKS + 1);
+    assert_int_equal(atomic_load(&x.wrong_rt), 0);
+    assert_int_equal(crew_event_destroy(&x.e), 0);
+    crew_rt_destroy(x.rt[0]);
+    crew_rt_destroy(x.rt[1]);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sync_mutex_basic),
     cmocka_unit_test(test_sync_fifo_order),
@@ -983,6 +1047,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sync_rwlock_preference),
     cmocka_unit_test(test_sync_rwlock_stress),
     cmocka_unit_test(test_sync_bad_inputs),
+    cmocka_unit_test(test_sync_event_set_two_runtimes),
 };
 
 CREW_TEST_MAIN("sync", tests)

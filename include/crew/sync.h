@@ -43,13 +43,14 @@
 
 CREW_BEGIN_DECLS
 
-/* A waiter record (on the waiting party's stack); private. */
-struct crew__swait;
+/* A link of a waiter record (on the waiting party's stack); private. */
+struct crew__link;
 
-/** Private: the FIFO list of waiters every primitive embeds. */
+/** Private: the FIFO list of waiters every primitive embeds (the storage of
+ * the runtime's intrusive list). */
 struct crew__waitq {
-    struct crew__swait *head;
-    struct crew__swait *tail;
+    struct crew__link *head;
+    struct crew__link *tail;
 };
 
 /* ---- Mutex (asyncio.Lock) ------------------------------------------------ */
