@@ -53,7 +53,7 @@ typedef struct crew__reactor {
     bool running;
     _Atomic bool stopping;
 
-    /* The timer heap, under tlock. A binary min-heap on (deadline, seq),
+    /* The timer heap, under tlock. A 4-ary min-heap on (deadline, seq),
      * keys kept in the array so sifting does not touch the timer records
      * (they sit on sleeping tasks' stacks, cold in cache). */
     pthread_mutex_t tlock;
