@@ -212,12 +212,7 @@ static void queue_woken(crew__worker_t *w, crew_task_t *list)
 
 void crew__sched_wake(crew_task_t *t)
 {
-    crew__worker_t *w = crew__worker_self();
     atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    if (w && w->rt == t->rt) {
-        place_local(w, t, true);
-        return;
-    }
     t->qnext = NULL;
     crew__sched_wake_batch(t->rt, t);
 }
