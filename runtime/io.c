@@ -42,33 +42,19 @@ typedef struct crew__fd_wait {
  * closes, so it unregisters it from each. Only this rare path takes the
  * mutex; a task of the only runtime goes straight to its own table. */
 static pthread_mutex_t tables_mu = PTHREAD_MUTEX_INITIALIZER;
-static crew__fdtab_t *tables;    /* Under tables_mu. */
+static crew__list_t tables;      /* Under tables_mu. */
 static _Atomic unsigned ntables; /* Written under tables_mu. */
 
-static void tables_link(crew__fdtab_t *t)
+/* Add t to the list of tables (add) or take it out. */
+static void tables_update(crew__fdtab_t *t, bool add)
 {
     pthread_mutex_lock(&tables_mu);
-    t->prev = NULL;
-    t->next = tables;
-    if (tables)
-        tables->prev = t;
-    tables = t;
-    atomic_store_explicit(&ntables, atomic_load_explicit(&ntables, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    pthread_mutex_unlock(&tables_mu);
-}
-
-static void tables_unlink(crew__fdtab_t *t)
-{
-    pthread_mutex_lock(&tables_mu);
-    if (t->prev)
-        t->prev->next = t->next;
+    if (add)
+        crew__list_push_back(&tables, &t->link);
     else
-        tables = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    atomic_store_explicit(&ntables, atomic_load_explicit(&ntables, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+        crew__list_remove(&tables, &t->link);
+    unsigned n = atomic_load_explicit(&ntables, memory_order_relaxed);
+    atomic_store_explicit(&ntables, add ? n + 1 : n - 1, memory_order_relaxed);
     pthread_mutex_unlock(&tables_mu);
 }
 
@@ -92,13 +78,13 @@ int crew__fdtab_init(crew__fdtab_t *t)
     }
     atomic_init(&t->polls, 0);
     atomic_init(&t->events, 0);
-    tables_link(t);
+    tables_update(t, true);
     return 0;
 }
 
 void crew__fdtab_destroy(crew__fdtab_t *t)
 {
-    tables_unlink(t);
+    tables_update(t, false);
     for (size_t i = 0; i < t->nchunks; i++) {
         crew__fd_t *c = atomic_load_explicit(&t->chunks[i], memory_order_relaxed);
         if (c)
@@ -285,8 +271,8 @@ static void forget(int fd)
     /* The mutex keeps every listed table alive: a destroy unlinks its table
      * under it before freeing it. */
     pthread_mutex_lock(&tables_mu);
-    for (crew__fdtab_t *t = tables; t; t = t->next)
-        forget_in(t, fd);
+    for (crew__link_t *l = tables.head; l; l = l->next)
+        forget_in(CREW_CONTAINER_OF(l, crew__fdtab_t, link), fd);
     pthread_mutex_unlock(&tables_mu);
 }
 

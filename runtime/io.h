@@ -37,9 +37,9 @@ typedef struct crew__fdtab {
     _Atomic(crew__fd_t *) *chunks;      /* Allocated on first use, never moved. */
     /* Reactor-thread statistics (relaxed: read as a snapshot). */
     _Atomic uint64_t polls, events;
-    /* Every live table of the process, for a close from a plain thread
-     * (io.c); under the list's mutex. */
-    struct crew__fdtab *prev, *next;
+    /* In the list of every live table of the process, for a close from a
+     * plain thread (io.c); under that list's mutex. */
+    crew__link_t link;
 } crew__fdtab_t;
 
 int crew__fdtab_init(crew__fdtab_t *t);

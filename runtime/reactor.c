@@ -31,8 +31,9 @@ static void rearm(crew__reactor_t *r, int64_t deadline)
         evtimer_del(r->timer_ev);
         return;
     }
-    if (deadline <= INT64_MAX - CREW_REACTOR_SLACK_NS)
-        deadline = (deadline + CREW_REACTOR_SLACK_NS - 1) / CREW_REACTOR_SLACK_NS * CREW_REACTOR_SLACK_NS;
+    const int64_t slack = CREW_REACTOR_SLACK_NS;
+    if (deadline <= INT64_MAX - slack)
+        deadline = (deadline + slack - 1) / slack * slack;
     int64_t delta = deadline - crew_now();
     if (delta < 0)
         delta = 0;
