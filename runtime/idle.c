@@ -30,7 +30,10 @@
  *     flag (under sleep_lock, with its entry in the sleepers stack), then
  *     reads its inbox. All four seq_cst: one of them sees the other, so
  *     either the pusher wakes that very worker (crew__idle_wake_worker) or
- *     the worker sees its inbox and wakes itself. */
+ *     the worker sees its inbox and wakes itself.
+ *  7. Timers: awake workers fire them (scheduler.c rule 9); the worker that
+ *     leaves the awake count last hands them to the reactor (timer.c
+ *     rule 3). */
 #include <string.h>
 
 #include "futex.h"
@@ -174,6 +177,9 @@ void crew__idle_park(crew__worker_t *w)
     }
     if (last_searcher && crew__idle_work_pending(rt))
         crew__idle_notify(rt, true);
+    /* The last awake worker: nobody polls timers any more (rule 7). */
+    if (AWAKE(prev) == 1)
+        crew__timer_idle(&rt->reactor);
     /* seq_cst: the load half of rule 6. */
     if (atomic_load_explicit(&w->inbox, memory_order_seq_cst))
         crew__idle_wake_worker(rt, w);

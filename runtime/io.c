@@ -349,5 +349,5 @@ void crew__fdtab_poll(crew__fdtab_t *t, crew_rt_t *rt)
     atomic_store_explicit(&t->polls, atomic_load_explicit(&t->polls, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     /* One hand-over for everything this round woke. */
-    crew__wake_batch_flush(&b, rt);
+    crew__wake_batch_flush(&b, rt, true);
 }

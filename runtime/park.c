@@ -74,10 +74,10 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
     return r != CREW_UNPARK_LOST;
 }
 
-void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt)
+void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt, bool home)
 {
     if (b->first)
-        crew__sched_wake_batch(rt, b->first);
+        crew__sched_wake_batch(rt, b->first, home);
     b->first = b->last = NULL;
     b->n = 0;
 }

@@ -125,8 +125,9 @@ typedef struct crew__wake_batch {
 /* Try to wake the task waiter w with cause (rule 2); true if this wake won.
  * A won task that had already parked joins b instead of being scheduled. */
 bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause);
-/* Make b's tasks runnable in rt and empty b. */
-void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt);
+/* Make b's tasks runnable in rt and empty b; home: on the workers that last
+ * ran them, even when the caller is a worker (crew__sched_wake_batch). */
+void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt, bool home);
 
 static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocancel, unsigned state)
 {

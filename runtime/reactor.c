@@ -2,11 +2,9 @@
 #include "reactor.h"
 
 #include "alloc.h"
-#include "mutex.h"
 #include "scheduler.h"
 
 #include <event2/event.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,24 +15,14 @@
  * clamped "forever") is re-armed hourly instead of overflowing anything. */
 #define CREW_REACTOR_MAX_ARM_NS (3600 * CREW_S)
 
-/* Timer slack: the reactor wakes on a grid of this step, so every timer due
- * in the same step fires in one round. Deadlines are in nanoseconds, so
- * without it a busy runtime pays a reactor round (epoll_wait + timerfd
- * re-arm, several microseconds) per timer: 100,000 sleepers spread over
- * 100 ms took 22,566 rounds. 50 us is what Linux itself adds to a normal
- * thread's sleeps (timer_slack_ns), and never makes a timer fire early. */
-#define CREW_REACTOR_SLACK_NS (50 * CREW_US)
-
-static void rearm(crew__reactor_t *r, int64_t deadline)
+/* Arm the libevent timer for crew_now() time at (-1: disarm). */
+static void rearm(crew__reactor_t *r, int64_t at)
 {
-    if (deadline < 0) {
+    if (at < 0) {
         evtimer_del(r->timer_ev);
         return;
     }
-    const int64_t slack = CREW_REACTOR_SLACK_NS;
-    if (deadline <= INT64_MAX - slack)
-        deadline = (deadline + slack - 1) / slack * slack;
-    int64_t delta = deadline - crew_now();
+    int64_t delta = at - crew_now();
     if (delta < 0)
         delta = 0;
     if (delta > CREW_REACTOR_MAX_ARM_NS)
@@ -82,16 +70,12 @@ static void *reactor_main(void *arg)
     return NULL;
 }
 
-int crew__reactor_start(crew__reactor_t *r, crew_rt_t *rt)
+int crew__reactor_start(crew__reactor_t *r)
 {
-    memset(r, 0, sizeof *r);
-    r->rt = rt;
-    int rc = crew__mutex_init_short(&r->tlock);
+    /* The timer heap was set up before the workers (crew__timer_init). */
+    int rc = crew__fdtab_init(&r->fds);
     if (rc)
         return rc;
-    rc = crew__fdtab_init(&r->fds);
-    if (rc)
-        goto fail_lock;
     r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->kick_fd < 0) {
         rc = -errno;
@@ -141,8 +125,6 @@ fail_fd:
     close(r->kick_fd);
 fail_fds:
     crew__fdtab_destroy(&r->fds);
-fail_lock:
-    pthread_mutex_destroy(&r->tlock);
     return rc;
 }
 
@@ -177,9 +159,5 @@ void crew__reactor_stop(crew__reactor_t *r)
     event_base_free(r->base);
     close(r->kick_fd);
     crew__fdtab_destroy(&r->fds);
-    CREW_ASSERT(r->n == 0);
-    if (r->heap)
-        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(struct crew__timer_slot));
-    pthread_mutex_destroy(&r->tlock);
     r->running = false;
 }

@@ -1,14 +1,14 @@
 /* The reactor: one thread per runtime (crew-reactor) running libevent's loop.
- * It never runs user code. It fires timers (timer.c) and delivers fd
- * readiness (io.c); both end in batches of woken tasks handed to the workers
- * through the injection queue's resuming lane.
+ * It never runs user code. It delivers fd readiness (io.c) and signals, and
+ * fires timers when no worker is awake to fire them (timer.c, rules 1-3);
+ * woken tasks go to the inboxes of the workers that last ran them
+ * (scheduler.c rule 8).
  *
  * Workers talk to it without locks on libevent: they change the timer heap
- * under its own mutex and, when the earliest deadline moved earlier, write to
- * an eventfd that the loop watches (crew__reactor_kick); the reactor then
- * re-arms its single libevent timer for the heap's earliest deadline. fds are
- * registered by the workers themselves in an epoll set that libevent watches
- * (io.h). */
+ * under its own mutex and, when the reactor must wake earlier than it is
+ * armed for, write to an eventfd that the loop watches (crew__reactor_kick);
+ * the reactor then re-arms its single libevent timer. fds are registered by
+ * the workers themselves in an epoll set that libevent watches (io.h). */
 #ifndef CREW_RUNTIME_REACTOR_H
 #define CREW_RUNTIME_REACTOR_H
 
@@ -61,29 +61,53 @@ typedef struct crew__reactor {
     size_t n, cap;
     uint64_t next_seq;
     size_t ndead;             /* Tombstones: slots whose timer was removed. */
+    int64_t armed;            /* When the reactor's timer wakes it; INT64_MAX: not armed. */
+    /* The heap's earliest deadline (INT64_MAX: empty), written under tlock,
+     * read without it by polling workers (timer.c rule 1). Own line: read
+     * at every 61st scheduling decision of every worker. */
+    _Alignas(CREW_CACHELINE) _Atomic int64_t next_due;
+    /* Timers fired, by whom; written under tlock, read by crew_rt_metrics. */
+    _Atomic uint64_t fired_by_workers, fired_by_reactor;
 
     crew__fdtab_t fds;        /* Registered fds (io.c). */
 } crew__reactor_t;
 
-/* Create rt's reactor loop and start its thread (named crew-reactor). */
-int crew__reactor_start(crew__reactor_t *r, crew_rt_t *rt);
+/* Set up rt's timer heap; before rt's workers start (they poll it). */
+void crew__timer_init(crew__reactor_t *r, crew_rt_t *rt);
+/* Free it, once the workers and the reactor thread are gone; no timer may be
+ * pending. */
+void crew__timer_fini(crew__reactor_t *r);
+/* Create the reactor loop and start its thread (named crew-reactor), after
+ * crew__timer_init. */
+int crew__reactor_start(crew__reactor_t *r);
 /* CPU time the reactor thread has used, in ns (0 if unknown). */
 uint64_t crew__reactor_cpu_ns(crew__reactor_t *r);
-/* Stop the thread and free everything; no timer may be pending. */
+/* Stop the thread and free its loop; after the workers stopped. */
 void crew__reactor_stop(crew__reactor_t *r);
 /* Make the reactor look at the timer heap again (any thread). */
 void crew__reactor_kick(crew__reactor_t *r);
 
-/* Timer heap (timer.c). add returns 1 when t became the earliest timer (the
- * caller then kicks the reactor), 0 otherwise, -ENOMEM. remove is a no-op
- * for a timer that already fired. */
+/* How late the reactor fires a timer that the awake workers have not fired
+ * (timer.c rule 2): Tokio's timer resolution. */
+#define CREW_TIMER_BACKSTOP_NS (1000 * 1000)
+
+/* Timer heap (timer.c). add returns 1 when the reactor must wake earlier
+ * than it is armed for (the caller then kicks it), 0 otherwise, -ENOMEM.
+ * remove is a no-op for a timer that already fired. */
 int crew__timer_add(crew__reactor_t *r, crew__timer_t *t);
 void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t);
 /* Shutdown, once no task is live: drop every callback timer still pending
  * (their callbacks never run). */
 void crew__timer_drop_callbacks(crew__reactor_t *r);
-/* Reactor thread: wake every timer due at now; return the earliest pending
- * deadline, or -1 when none is pending. */
+/* Reactor thread: wake every timer due at now; return when the reactor must
+ * wake next (crew_now() time), or -1 when no timer is pending. */
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now);
+/* A worker of r's runtime: fire some of the timers that are due, into its
+ * own queue (timer.c rule 1). Cheap when none is: one relaxed load (and a
+ * clock read when a timer is pending). True if it fired any. */
+bool crew__timer_poll(crew__reactor_t *r);
+/* The last awake worker is about to park: if timers are pending, make the
+ * reactor arm for them exactly (timer.c rule 3). */
+void crew__timer_idle(crew__reactor_t *r);
 
 #endif

@@ -97,6 +97,7 @@ static void rt_free(crew_rt_t *rt)
     crew__stack_pool_destroy(&rt->stacks);
     crew__registry_destroy(rt);
     crew__inject_destroy(&rt->inject);
+    crew__timer_fini(&rt->reactor);
     pthread_mutex_destroy(&rt->sleep_lock);
     if (!(rt->flags & CREW_RT_NO_OVERFLOW_HANDLER))
         crew__overflow_uninstall();
@@ -143,6 +144,7 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     crew__stack_pool_init(&rt->stacks);
     crew__idle_init(rt);
     crew__signal_init(rt);
+    crew__timer_init(&rt->reactor, rt);
     if (!(rt->flags & CREW_RT_NO_OVERFLOW_HANDLER) && (rc = crew__overflow_install()) != 0) {
         rt->flags |= CREW_RT_NO_OVERFLOW_HANDLER;
         rt->nworkers = 0;
@@ -194,7 +196,7 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     /* After the signal mask is back: the reactor is the thread that may take
      * signals (workers block them). */
     if (!rc)
-        rc = crew__reactor_start(&rt->reactor, rt);
+        rc = crew__reactor_start(&rt->reactor);
     if (rc) {
         stop_workers(rt, nw);
         rt_free(rt);
@@ -276,8 +278,10 @@ static int rt_shutdown(crew_rt_t *rt, int64_t cancel_at)
     crew__signal_release_all(rt);
     crew__timer_drop_callbacks(&rt->reactor);
     crew__executor_rt_fini(rt);
-    crew__reactor_stop(&rt->reactor);
+    /* Workers before the reactor: a parking worker may still kick it
+     * (timer.c rule 3). */
     stop_workers(rt, rt->nworkers);
+    crew__reactor_stop(&rt->reactor);
     rt_free(rt);
     return 0;
 }
@@ -383,6 +387,10 @@ int crew_rt_metrics(crew_rt_t *rt, crew_metrics_t *out)
     out->reactor_cpu_ns = crew__reactor_cpu_ns(&rt->reactor);
     out->reactor_fd_polls = atomic_load_explicit(&rt->reactor.fds.polls, memory_order_relaxed);
     out->reactor_fd_events = atomic_load_explicit(&rt->reactor.fds.events, memory_order_relaxed);
+    out->timers_fired_workers =
+        atomic_load_explicit(&rt->reactor.fired_by_workers, memory_order_relaxed);
+    out->timers_fired_reactor =
+        atomic_load_explicit(&rt->reactor.fired_by_reactor, memory_order_relaxed);
     return 0;
 }
 
@@ -425,12 +433,14 @@ int crew_rt_metrics_print(crew_rt_t *rt, FILE *f)
     fprintf(f,
             "crew runtime: workers=%u guard=%s tasks_live=%llu injection_depth=%llu "
             "stacks_mapped=%llu stack_bytes_mapped=%llu guard_pages_mprotect=%llu "
-            "reactor_cpu_ns=%llu reactor_fd_polls=%llu reactor_fd_events=%llu\n",
+            "reactor_cpu_ns=%llu reactor_fd_polls=%llu reactor_fd_events=%llu "
+            "timers_fired_workers=%llu timers_fired_reactor=%llu\n",
             m.workers, guard_name(m.guard_mode), (unsigned long long)m.tasks_live,
             (unsigned long long)m.injection_depth, (unsigned long long)m.stacks_mapped,
             (unsigned long long)m.stack_bytes_mapped, (unsigned long long)m.guard_pages_mprotect,
             (unsigned long long)m.reactor_cpu_ns, (unsigned long long)m.reactor_fd_polls,
-            (unsigned long long)m.reactor_fd_events);
+            (unsigned long long)m.reactor_fd_events, (unsigned long long)m.timers_fired_workers,
+            (unsigned long long)m.timers_fired_reactor);
     for (unsigned i = 0; i < m.workers; i++) {
         crew_worker_metrics_t w;
         crew_rt_worker_metrics(rt, i, &w);

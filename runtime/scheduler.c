@@ -59,7 +59,13 @@
  *     its server task) stay on one worker instead of being dealt out by
  *     whichever worker reaches the shared queue first; waking a parked
  *     worker costs ~13 us of CPU, so a busy owner's inbox does not cause
- *     one.] */
+ *     one.]
+ *  9. Timers are fired by the workers while any is awake: every 61st
+ *     decision (rule 4's tick, direct switches included) and every round of
+ *     an idle search, a worker fires the due timers into its own queue
+ *     (timer.c rule 1). The reactor only backstops them. [The reactor is a
+ *     third thread competing for the workers' cores; Tokio likewise fires
+ *     its timer wheel on the workers.] */
 #include "scheduler.h"
 
 #include "park.h"
@@ -214,36 +220,14 @@ void crew__sched_wake(crew_task_t *t)
 {
     atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
     t->qnext = NULL;
-    crew__sched_wake_batch(t->rt, t);
+    crew__sched_wake_batch(t->rt, t, false);
 }
 
-void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first)
+/* Rule 8: each task of the list onto the inbox of the worker that last ran
+ * it, one push per run of tasks bound for the same worker. The caller keeps
+ * rt alive. */
+static void wake_home(crew_rt_t *rt, crew_task_t *t)
 {
-    crew__worker_t *w = crew__worker_self();
-    if (w && w->rt == rt) {
-        /* A worker of rt (a wake-all by a task): a single wake goes to the
-         * next slot, as crew__sched_wake; a batch goes to the back of this
-         * worker's ring, where other workers can steal it, and what does
-         * not fit to the injection queue's resuming lane, with one notify
-         * for all of it. Not the next slot: rule 1's "woken task runs next"
-         * is for one wake; a batch keeps its FIFO order behind the work
-         * already queued here. */
-        if (!first->qnext) {
-            place_local(w, first, true);
-            return;
-        }
-        queue_woken(w, first);
-        /* This worker is awake and runs the work anyway: the cheap check. */
-        crew__idle_notify(rt, false);
-        return;
-    }
-    /* Counted in outside_pushers, which the destroyer waits out: once
-     * pushed, a task may finish and let a destroyer free rt while we still
-     * look at its workers. seq_cst: ordered before the push, so a destroyer
-     * that has seen the task finish (which needs the push) also sees us
-     * here (runtime.c). */
-    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
-    crew_task_t *t = first;
     while (t) {
         /* One run of tasks bound for the same worker, reversed into the
          * inbox's newest-first order as we go. */
@@ -263,6 +247,40 @@ void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first)
         if (atomic_load_explicit(&v->parked, memory_order_seq_cst))
             crew__idle_wake_worker(rt, v);
     }
+}
+
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, bool home)
+{
+    crew__worker_t *w = crew__worker_self();
+    if (w && w->rt == rt) {
+        /* A worker of rt: rt outlives the call. */
+        if (home) {
+            wake_home(rt, first);
+            return;
+        }
+        /* A wake-all by a task: a single wake goes to the next slot, as
+         * crew__sched_wake; a batch goes to the back of this worker's ring,
+         * where other workers can steal it, and what does not fit to the
+         * injection queue's resuming lane, with one notify for all of it.
+         * Not the next slot: rule 1's "woken task runs next" is for one
+         * wake; a batch keeps its FIFO order behind the work already queued
+         * here. */
+        if (!first->qnext) {
+            place_local(w, first, true);
+            return;
+        }
+        queue_woken(w, first);
+        /* This worker is awake and runs the work anyway: the cheap check. */
+        crew__idle_notify(rt, false);
+        return;
+    }
+    /* Counted in outside_pushers, which the destroyer waits out: once
+     * pushed, a task may finish and let a destroyer free rt while we still
+     * look at its workers. seq_cst: ordered before the push, so a destroyer
+     * that has seen the task finish (which needs the push) also sees us
+     * here (runtime.c). */
+    atomic_fetch_add_explicit(&rt->outside_pushers, 1, memory_order_seq_cst);
+    wake_home(rt, first);
     crew__rt_leave(rt);
 }
 
@@ -317,8 +335,11 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w)
 {
     crew_task_t *t;
     w->tick++;
-    if (w->tick % CREW_GLOBAL_INTERVAL == 0 && (t = take_global(w, 1)))
-        return t;
+    if (w->tick % CREW_GLOBAL_INTERVAL == 0) {
+        crew__timer_poll(&w->rt->reactor); /* Rule 9. */
+        if ((t = take_global(w, 1)))
+            return t;
+    }
     if (atomic_load_explicit(&w->next, memory_order_relaxed) &&
         (w->next_streak < CREW_NEXT_STREAK_MAX || crew__runq_len(&w->runq) == 0)) {
         t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
@@ -504,9 +525,11 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
 static bool direct_allowed(crew__worker_t *w)
 {
     w->tick++;
-    return w->tick % CREW_GLOBAL_INTERVAL != 0 ||
-           (crew__inject_len(&w->rt->inject) == 0 &&
-            !atomic_load_explicit(&w->inbox, memory_order_relaxed));
+    if (w->tick % CREW_GLOBAL_INTERVAL != 0)
+        return true;
+    crew__timer_poll(&w->rt->reactor); /* Rule 9: the wakes queue here, behind the switch. */
+    return crew__inject_len(&w->rt->inject) == 0 &&
+           !atomic_load_explicit(&w->inbox, memory_order_relaxed);
 }
 
 crew_task_t *crew__sched_take_queued(crew__worker_t *w, crew_task_t *t)

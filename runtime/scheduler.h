@@ -140,10 +140,11 @@ void crew__sched_wake(crew_task_t *t);
  * runnable. From a worker of rt (a task's wake-all, sync/waitq.h): its ring
  * takes what fits, the injection queue the rest in one push, one notify.
  * From any other thread (the reactor, a pool thread, a plain thread's
- * wake-all): each goes to the inbox of the worker that last ran it, one push
- * per run of tasks bound for the same worker, and a parked worker is woken
- * only when it was sent work (rule 8). */
-void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first);
+ * wake-all), or with home set (timers a worker fired): each goes to the
+ * inbox of the worker that last ran it, one push per run of tasks bound for
+ * the same worker, and a parked worker is woken only when it was sent work
+ * (rule 8). */
+void crew__sched_wake_batch(crew_rt_t *rt, crew_task_t *first, bool home);
 /* Queue a freshly spawned task: into w's next slot when the spawner is a
  * task running on w (a worker of rt), else (w NULL) through rt's injection
  * queue, from inside crew__rt_enter or from the reactor thread. Returns 0 or

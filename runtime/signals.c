@@ -285,7 +285,7 @@ static void deliver(crew_rt_t *rt, int signo)
     if (!taken && !fn)
         sigaddset(&s->unclaimed, signo);
     crew__spin_unlock(&s->lock);
-    crew__wake_batch_flush(&b, rt);
+    crew__wake_batch_flush(&b, rt, true);
     crew_task_t *t;
     /* Fails only when the runtime shuts down or memory runs out; a
      * coalescable signal is then dropped, as the kernel may drop it. */

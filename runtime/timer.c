@@ -1,6 +1,6 @@
-/* Timers and sleeping: the runtime's timer heap (fired by the reactor thread),
- * crew_now / crew_sleep / crew_sleep_until, and callback timers
- * (crew_call_later / crew_call_at).
+/* Timers and sleeping: the runtime's timer heap (fired by the workers, with
+ * the reactor thread as the backstop), crew_now / crew_sleep /
+ * crew_sleep_until, and callback timers (crew_call_later / crew_call_at).
  *
  * One 4-ary min-heap per runtime, ordered by (deadline, insertion order), so
  * equal deadlines fire first-in first-out. Insert is O(log n) under one
@@ -9,14 +9,39 @@
  * rebuilt without them in O(n), so removal stays amortised O(1) and memory
  * bounded. (Most timers are removed, not fired: every deadline scope that
  * ends in time removes one.) The timer record lives in the sleeper's frame,
- * so a sleep allocates nothing (unless the heap array must grow). The reactor
- * fires every due timer under the same mutex, which is what lets a sleeper
- * that woke for another reason (a cancel) unregister safely (park.h rule 4).
- * Why one heap and not per-worker wheels: docs/architecture.md, Timers. */
+ * so a sleep allocates nothing (unless the heap array must grow). Due timers
+ * are fired under the same mutex, which is what lets a sleeper that woke for
+ * another reason (a cancel) unregister safely (park.h rule 4).
+ *
+ * Who fires (docs/architecture.md, Timers, has the measurements):
+ *  1. While any worker is awake, the workers do: at every 61st scheduling
+ *     decision and every round of an idle search, a worker compares the
+ *     heap's earliest deadline (next_due, one relaxed load) with the clock
+ *     and, when it is due, fires up to half a ring of due timers into its own
+ *     queue. [On machines with as many cores as workers the reactor is a
+ *     third busy thread: firing there cost a reactor round per 50 us grid
+ *     step and a cross-thread hand-over per batch, and a reactor preempted
+ *     while holding the heap's mutex stalled every worker adding a timer.]
+ *  2. The reactor is the backstop: while a worker is awake it arms its timer
+ *     CREW_TIMER_BACKSTOP_NS after the earliest deadline, so timers still
+ *     fire, that much late, when every awake worker runs a task that does
+ *     not yield. With no worker awake it arms for the deadline itself, on
+ *     the slack grid.
+ *  3. The worker that parks last kicks the reactor if timers are pending
+ *     (crew__timer_idle), so that it re-arms for the deadline itself. The
+ *     parker checks under the heap's mutex after it left the awake count,
+ *     and the reactor reads the awake count under the mutex after every
+ *     kick: a timer added meanwhile is either seen by the parker or added
+ *     after its check, and then its adder's kick finds no worker awake.
+ *  4. Adding a timer kicks the reactor only when the reactor must wake
+ *     earlier than it is armed for (armed, under the mutex): for an adder on
+ *     a worker, the deadline plus the backstop (rule 2); for anyone else,
+ *     the deadline. */
 #include <string.h>
 #include <time.h>
 
 #include "alloc.h"
+#include "mutex.h"
 #include "park.h"
 #include "reactor.h"
 #include "scheduler.h"
@@ -145,6 +170,56 @@ static void compact(crew__reactor_t *r)
         sift_down(r, i);
 }
 
+/* Timer slack: the reactor wakes on a grid of this step, so every timer due
+ * in the same step fires in one round. Deadlines are in nanoseconds, so
+ * without it an idle runtime pays a reactor round (epoll_wait + timerfd
+ * re-arm, several microseconds) per timer. 50 us is what Linux itself adds to
+ * a normal thread's sleeps (timer_slack_ns), and never makes a timer fire
+ * early. */
+#define CREW_TIMER_SLACK_NS (50 * CREW_US)
+
+/* The most timers a worker fires at once (rule 1): half a ring, so the wakes
+ * fit beside what it has queued and the mutex is not held for long. */
+#define CREW_TIMER_POLL_MAX (CREW_RUNQ_CAP / 2)
+
+/* The earliest deadline, for the workers' unlocked check; tlock held. A
+ * stale value only costs a look under the mutex or a check deferred to the
+ * next poll (and the reactor's backstop covers that). */
+static void publish_top(crew__reactor_t *r)
+{
+    atomic_store_explicit(&r->next_due, r->n ? r->heap[0].deadline : INT64_MAX,
+                          memory_order_relaxed);
+}
+
+/* When the reactor must wake for a timer due at deadline: on the slack grid,
+ * plus the backstop when a worker is awake to fire it (rules 1, 2). */
+static int64_t reactor_wake_at(int64_t deadline, bool worker_awake)
+{
+    const int64_t slack = CREW_TIMER_SLACK_NS, backstop = CREW_TIMER_BACKSTOP_NS;
+    if (deadline > INT64_MAX - slack - backstop)
+        return INT64_MAX - backstop; /* Clamped "forever": the reactor re-arms hourly. */
+    deadline = (deadline + slack - 1) / slack * slack;
+    return worker_awake ? deadline + backstop : deadline;
+}
+
+void crew__timer_init(crew__reactor_t *r, crew_rt_t *rt)
+{
+    r->rt = rt;
+    /* A plain mutex if the adaptive kind is refused: slower, never wrong. */
+    if (crew__mutex_init_short(&r->tlock))
+        pthread_mutex_init(&r->tlock, NULL);
+    r->armed = INT64_MAX;
+    atomic_init(&r->next_due, INT64_MAX);
+}
+
+void crew__timer_fini(crew__reactor_t *r)
+{
+    CREW_ASSERT(r->n == 0);
+    if (r->heap)
+        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(slot_t));
+    pthread_mutex_destroy(&r->tlock);
+}
+
 int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
 {
     pthread_mutex_lock(&r->tlock);
@@ -165,9 +240,15 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
     t->seq = r->next_seq++;
     place(r, r->n++, (slot_t){ t->deadline, t->seq, t });
     sift_up(r, t->idx);
-    int earliest = t->idx == 0;
+    int kick = 0;
+    if (t->idx == 0) {
+        publish_top(r);
+        /* Rule 4: a worker of this runtime is awake (it is adding). */
+        crew__worker_t *w = crew__worker_self();
+        kick = reactor_wake_at(t->deadline, w && w->rt == r->rt) < r->armed;
+    }
     pthread_mutex_unlock(&r->tlock);
-    return earliest;
+    return kick;
 }
 
 /* Tombstones tolerated before a rebuild: half the heap, and never for tiny
@@ -180,51 +261,113 @@ void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
     if (t->idx != CREW_TIMER_NONE) {
         r->heap[t->idx].timer = NULL;
         t->idx = CREW_TIMER_NONE;
-        if (++r->ndead > r->n / 2 && r->n >= CREW_TIMER_COMPACT_MIN)
+        if (++r->ndead > r->n / 2 && r->n >= CREW_TIMER_COMPACT_MIN) {
             compact(r);
+            publish_top(r);
+        }
     }
     pthread_mutex_unlock(&r->tlock);
 }
 
-int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
+/* Due timers taken off the heap under tlock, delivered after it. */
+typedef struct {
+    crew__wake_batch_t wakes;
+    crew_timer_t *calls, **calls_tail; /* FIFO: deadline order. */
+    uint64_t n;
+} due_t;
+
+/* Take up to max timers due at now off the heap into d; tlock held. */
+static void take_due(crew__reactor_t *r, int64_t now, uint64_t max, due_t *d)
 {
-    crew__wake_batch_t b = { 0 };
-    crew_timer_t *calls = NULL, **calls_tail = &calls; /* FIFO: deadline order. */
-    pthread_mutex_lock(&r->tlock);
-    while (r->n && r->heap[0].deadline <= now) {
+    *d = (due_t){ .calls_tail = &d->calls };
+    while (r->n && r->heap[0].deadline <= now && d->n < max) {
         crew__timer_t *t = r->heap[0].timer;
         heap_remove_at(r, 0);
         if (!t)
             continue; /* A tombstone. */
+        d->n++;
         if (!t->waiter) {
             crew_timer_t *c = (crew_timer_t *)t;
             if (claim_callback(c, CALL_FIRED)) {
                 c->next = NULL;
-                *calls_tail = c;
-                calls_tail = &c->next;
+                *d->calls_tail = c;
+                d->calls_tail = &c->next;
             }
             continue;
         }
         /* Under tlock: the sleeper unregisters under it too, so its frame
          * (and t) stays valid until we let go (park.h rule 4). Sleepers are
          * always tasks (a plain thread sleeps in clock_nanosleep). */
-        crew__wake_batch_claim(&b, t->waiter, t->cause);
+        crew__wake_batch_claim(&d->wakes, t->waiter, t->cause);
     }
-    /* Skip tombstones at the top, so the reactor does not wake for them. */
+    /* Skip tombstones at the top, so nobody wakes for them. */
     while (r->n && !r->heap[0].timer)
         heap_remove_at(r, 0);
-    int64_t next = r->n ? r->heap[0].deadline : -1;
-    pthread_mutex_unlock(&r->tlock);
-    /* After the lock: the wakes' hand-over is a cross-thread push and notify,
-     * and so is starting each fired callback's task. */
-    crew__wake_batch_flush(&b, r->rt);
-    while (calls) {
-        crew_timer_t *c = calls;
-        calls = c->next;
+    publish_top(r);
+}
+
+/* Make d's tasks runnable and start its callbacks; after tlock is dropped
+ * (a cross-thread push and notify each). */
+static void deliver(crew__reactor_t *r, due_t *d)
+{
+    crew__wake_batch_flush(&d->wakes, r->rt, true);
+    while (d->calls) {
+        crew_timer_t *c = d->calls;
+        d->calls = c->next;
         crew__task_start_detached(c->task);
         call_put(c);
     }
-    return next;
+}
+
+/* Add n to a counter written only under tlock. */
+static void count_fired(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
+{
+    due_t d;
+    pthread_mutex_lock(&r->tlock);
+    /* Under tlock, after the kick that brought us here (rule 3). */
+    bool awake = CREW_IDLE_AWAKE(atomic_load_explicit(&r->rt->idle_state, memory_order_relaxed));
+    take_due(r, now, UINT64_MAX, &d);
+    count_fired(&r->fired_by_reactor, d.n);
+    r->armed = r->n ? reactor_wake_at(r->heap[0].deadline, awake) : INT64_MAX;
+    int64_t at = r->armed;
+    pthread_mutex_unlock(&r->tlock);
+    deliver(r, &d);
+    return at == INT64_MAX ? -1 : at;
+}
+
+bool crew__timer_poll(crew__reactor_t *r)
+{
+    int64_t due = atomic_load_explicit(&r->next_due, memory_order_relaxed);
+    if (due == INT64_MAX)
+        return false;
+    int64_t now = crew_now();
+    /* trylock: the holder is adding a timer or firing them; the next poll
+     * (or the holder) gets the due ones. */
+    if (due > now || pthread_mutex_trylock(&r->tlock))
+        return false;
+    due_t d;
+    take_due(r, now, CREW_TIMER_POLL_MAX, &d);
+    count_fired(&r->fired_by_workers, d.n);
+    pthread_mutex_unlock(&r->tlock);
+    deliver(r, &d);
+    return d.n > 0;
+}
+
+void crew__timer_idle(crew__reactor_t *r)
+{
+    pthread_mutex_lock(&r->tlock);
+    /* Under tlock, so the kick lands before crew_rt_destroy's
+     * crew__timer_drop_callbacks empties the heap, and the reactor is still
+     * there to read it (rule 3). */
+    if (r->n)
+        crew__reactor_kick(r);
+    pthread_mutex_unlock(&r->tlock);
 }
 
 int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause)
@@ -379,5 +522,6 @@ void crew__timer_drop_callbacks(crew__reactor_t *r)
             call_put(c);
         }
     }
+    publish_top(r);
     pthread_mutex_unlock(&r->tlock);
 }

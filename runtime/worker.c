@@ -30,7 +30,10 @@ static crew_task_t *find_work(crew__worker_t *w, crew_task_t **seen)
         if (crew__idle_begin_search(w)) {
             uint64_t deadline = now_ns() + CREW_SPIN_NS;
             do {
-                crew_task_t *t = crew__sched_steal(w, seen);
+                /* Due timers first (scheduler.c rule 9): they queue here. */
+                crew_task_t *t = crew__timer_poll(&rt->reactor) ? crew__sched_next_local(w) : NULL;
+                if (!t)
+                    t = crew__sched_steal(w, seen);
                 if (!t)
                     t = crew__sched_next_local(w);
                 if (t) {

@@ -90,7 +90,7 @@ bool crew__waitq_wake_into(crew__waitq_batch_t *b, crew__swait_t *sw, int cause)
     b->rt = t->rt;
     bool won = crew__wake_batch_claim(&b->tasks, &sw->w, cause);
     if (b->tasks.n == CREW__WAITQ_CHUNK)
-        crew__wake_batch_flush(&b->tasks, b->rt);
+        crew__wake_batch_flush(&b->tasks, b->rt, false);
     return won;
 }
 
@@ -106,6 +106,6 @@ size_t crew__waitq_wake_all(struct crew__waitq *q, int cause, crew__waitq_batch_
 void crew__waitq_flush(crew__waitq_batch_t *b)
 {
     if (b->rt)
-        crew__wake_batch_flush(&b->tasks, b->rt);
+        crew__wake_batch_flush(&b->tasks, b->rt, false);
     b->rt = NULL;
 }

@@ -2,7 +2,8 @@
  * tasks and from plain threads, argument errors, many timers at once, the
  * FIFO order of equal deadlines, cancellation of sleeping tasks (sticky
  * requests, shield regions, durations that would overflow), shutdown with
- * sleeping tasks, and a cancel-versus-fire race.
+ * sleeping tasks, a cancel-versus-fire race, and who fires timers (the
+ * workers while one is awake, the reactor as the backstop).
  *
  * Only guarantees are asserted: a sleep lasts at least what it asked for, and
  * with one worker equal deadlines wake in the order they were registered. How
@@ -1157,6 +1158,126 @@ static void test_time_cancel_vs_fire(void **state)
                      iters * RACE_LANES);
 }
 
+/* ---- 10. Who fires timers ---------------------------------------------------- */
+
+/* While a worker is awake, the workers fire due timers themselves (timer.c
+ * rule 1): a task that keeps yielding keeps one awake while another sleeps
+ * in short steps. */
+#define POLL_SLEEPS 50
+
+struct poll_run {
+    atomic_int stop;
+    int sleep_rc;
+};
+
+static void *poll_spinner(void *arg)
+{
+    struct poll_run *p = arg;
+    while (!atomic_load(&p->stop))
+        crew_yield();
+    return MARK_OK;
+}
+
+static void *poll_main(void *arg)
+{
+    struct poll_run *p = arg;
+    crew_task_t *spin;
+    TC_CHECK_EQ(crew_spawn(poll_spinner, p, NULL, &spin), 0);
+    for (int i = 0; i < POLL_SLEEPS && !p->sleep_rc; i++)
+        p->sleep_rc = crew_sleep(200 * CREW_US);
+    atomic_store(&p->stop, 1);
+    void *res = NULL;
+    TC_CHECK_EQ(crew_join(spin, &res), 0);
+    TC_CHECK(res == MARK_OK);
+    return MARK_OK;
+}
+
+static void test_time_workers_fire_timers(void **state)
+{
+    crew_test_watchdog(60);
+    tc_reset();
+    crew_rt_t *rt = tc_rt_create();
+    struct poll_run p = { 0 };
+    crew_task_t *t;
+    assert_int_equal(crew_rt_spawn(rt, poll_main, &p, NULL, &t), 0);
+    void *res = NULL;
+    assert_int_equal(crew_join(t, &res), 0);
+    assert_ptr_equal(res, MARK_OK);
+    tc_assert_clean();
+    assert_int_equal(p.sleep_rc, 0);
+    crew_metrics_t m;
+    assert_int_equal(crew_rt_metrics(rt, &m), 0);
+    fprintf(stderr, "# %d sleeps beside a yielding task: %llu timers fired by workers, %llu by "
+            "the reactor\n", POLL_SLEEPS, (unsigned long long)m.timers_fired_workers,
+            (unsigned long long)m.timers_fired_reactor);
+    /* Most, not all: a worker preempted for over a millisecond leaves its
+     * timers to the reactor's backstop. */
+    assert_true(m.timers_fired_workers > POLL_SLEEPS / 2);
+    assert_int_equal(m.timers_fired_workers + m.timers_fired_reactor, POLL_SLEEPS);
+    assert_int_equal(crew_rt_destroy(rt), 0);
+}
+
+/* Every worker runs a task that never yields: no worker polls the timers,
+ * so the reactor must fire a due one as the backstop (timer.c rule 2). The
+ * callback itself runs once a worker is free again. The deadline is far
+ * enough that the reactor, which competes with the busy workers for the
+ * CPUs, has taken the kick before it: it must arm for the backstop. */
+struct hog_run {
+    atomic_int running, release, called;
+};
+
+static void *hog_body(void *arg)
+{
+    struct hog_run *h = arg;
+    atomic_fetch_add(&h->running, 1);
+    int64_t give_up = mono_ns() + 30 * CREW_S;
+    while (!atomic_load(&h->release) && mono_ns() < give_up)
+        ;
+    return MARK_OK;
+}
+
+static void *hog_callback(void *arg)
+{
+    struct hog_run *h = arg;
+    atomic_store(&h->called, 1);
+    return NULL;
+}
+
+static void test_time_reactor_backstop(void **state)
+{
+    crew_test_watchdog(120);
+    tc_reset();
+    crew_rt_t *rt = tc_rt_create();
+    unsigned nw = crew_test_workers();
+    struct hog_run h = { 0 };
+    crew_task_t *hog[64];
+    assert_true(nw <= 64);
+    for (unsigned i = 0; i < nw; i++)
+        assert_int_equal(crew_rt_spawn(rt, hog_body, &h, NULL, &hog[i]), 0);
+    int64_t give_up = mono_ns() + 30 * CREW_S;
+    while (atomic_load(&h.running) < (int)nw && mono_ns() < give_up)
+        sched_yield();
+    assert_int_equal(atomic_load(&h.running), nw);
+    crew_metrics_t m;
+    assert_int_equal(crew_rt_metrics(rt, &m), 0);
+    uint64_t before = m.timers_fired_reactor;
+    assert_int_equal(crew_rt_call_at(rt, crew_now() + 50 * CREW_MS, hog_callback, &h, NULL), 0);
+    do {
+        sched_yield();
+        assert_int_equal(crew_rt_metrics(rt, &m), 0);
+    } while (m.timers_fired_reactor == before && mono_ns() < give_up);
+    /* Fired while every worker was still busy. */
+    assert_int_equal(atomic_load(&h.release), 0);
+    assert_int_equal(m.timers_fired_reactor, before + 1);
+    atomic_store(&h.release, 1);
+    for (unsigned i = 0; i < nw; i++)
+        assert_int_equal(crew_join(hog[i], NULL), 0);
+    while (!atomic_load(&h.called) && mono_ns() < give_up + 30 * CREW_S)
+        sched_yield();
+    assert_int_equal(atomic_load(&h.called), 1);
+    assert_int_equal(crew_rt_destroy(rt), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_time_now_monotonic),
     cmocka_unit_test(test_time_sleep_task),
@@ -1171,6 +1292,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_time_huge_durations),
     cmocka_unit_test(test_time_shutdown_waits_for_sleepers),
     cmocka_unit_test(test_time_cancel_vs_fire),
+    cmocka_unit_test(test_time_workers_fire_timers),
+    cmocka_unit_test(test_time_reactor_backstop),
 };
 
 CREW_TEST_MAIN("time", tests)

@@ -180,6 +180,9 @@ typedef struct crew_metrics_s {
     uint64_t reactor_cpu_ns;      /**< CPU time used by the crew-reactor thread so far. */
     uint64_t reactor_fd_polls;    /**< Rounds in which the reactor drained fd readiness. */
     uint64_t reactor_fd_events;   /**< fd readiness events the reactor delivered. */
+    uint64_t timers_fired_workers;/**< Timers fired by workers (the normal case while any is awake). */
+    uint64_t timers_fired_reactor;/**< Timers fired by the reactor: when every worker slept, or as the
+                                       backstop when the awake workers ran tasks that did not yield. */
 } crew_metrics_t;
 
 /** Read @p rt's runtime-wide counters. @return 0, or -EINVAL if an argument is NULL. Thread-safe. */
