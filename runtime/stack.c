@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "mutex.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -100,7 +101,7 @@ static crew_guard_mode_t probe_mode(void)
 int crew__stack_pool_init(crew__stack_pool_t *p)
 {
     memset(p, 0, sizeof *p);
-    int rc = pthread_mutex_init(&p->lock, NULL);
+    int rc = crew__mutex_init_short(&p->lock);
     if (rc)
         return -rc;
     p->mode = probe_mode();
@@ -140,8 +141,20 @@ static crew_guard_mode_t install_guard(crew__stack_pool_t *p, void *guard, size_
     return CREW_GUARD_CANARY;
 }
 
-/* Map a new region of stacks of class cls; the pool lock is held. Puts all
- * but one in the pool's list and returns that one. */
+/* Push the list first..last (n stacks of class cls) onto the pool; its lock
+ * held. */
+static void pool_push(crew__stack_pool_t *p, int cls, crew__stack_t *first, crew__stack_t *last,
+                      unsigned n)
+{
+    last->next = p->head[cls];
+    p->head[cls] = first;
+    p->count[cls] += n;
+}
+
+/* Map a new region of stacks of class cls, without the pool lock (an mmap
+ * and a guard per stack: tens of microseconds that the other workers'
+ * returns of stacks must not wait for). Puts all but one in the pool's list,
+ * under the lock, and returns that one. */
 static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
 {
     size_t pg = page_size();
@@ -167,10 +180,7 @@ static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
     m->base = base;
     m->len = len;
     m->n = n;
-    m->next = p->maps;
-    p->maps = m;
 
-    crew__stack_t *first = NULL;
     crew_guard_mode_t mode = p->mode;
     for (size_t i = 0; i < n; i++) {
         char *guard = (char *)base + i * stride;
@@ -180,20 +190,20 @@ static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
         s->size = area;
         s->cls = (uint8_t)cls;
         s->guard = (uint8_t)mode;
+        s->next = i + 1 < n ? &m->stacks[i + 1] : NULL;
         if (mode == CREW_GUARD_CANARY)
             *(uint64_t *)s->lo = CREW_STACK_CANARY;
-        if (!first) {
-            first = s;
-        } else {
-            s->next = p->head[cls];
-            p->head[cls] = s;
-            p->count[cls]++;
-        }
     }
+    pthread_mutex_lock(&p->lock);
+    m->next = p->maps;
+    p->maps = m;
+    if (n > 1)
+        pool_push(p, cls, &m->stacks[1], &m->stacks[n - 1], (unsigned)(n - 1));
+    pthread_mutex_unlock(&p->lock);
     atomic_store_explicit(&p->last_mode, (int)mode, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->stacks_mapped, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->bytes_mapped, len, memory_order_relaxed);
-    return first;
+    return &m->stacks[0];
 }
 
 crew__stack_t *crew__stack_get(crew__stack_pool_t *p, crew__stack_cache_t *c, int cls)
@@ -218,26 +228,42 @@ crew__stack_t *crew__stack_get(crew__stack_pool_t *p, crew__stack_cache_t *c, in
             c->head[cls] = x;
             c->count[cls]++;
         }
-    } else {
-        s = map_stacks(p, cls);
+        pthread_mutex_unlock(&p->lock);
+        return s;
     }
     pthread_mutex_unlock(&p->lock);
-    return s;
+    return map_stacks(p, cls);
 }
 
 void crew__stack_put(crew__stack_pool_t *p, crew__stack_cache_t *c, crew__stack_t *s)
 {
     int cls = s->cls;
-    if (c && c->count[cls] < CREW_STACK_CACHE_MAX) {
-        s->next = c->head[cls];
-        c->head[cls] = s;
-        c->count[cls]++;
+    if (!c) {
+        s->next = NULL;
+        pthread_mutex_lock(&p->lock);
+        pool_push(p, cls, s, s, 1);
+        pthread_mutex_unlock(&p->lock);
         return;
     }
+    s->next = c->head[cls];
+    c->head[cls] = s;
+    if (++c->count[cls] <= CREW_STACK_CACHE_MAX)
+        return;
+    /* Full: the older half of the cache goes to the pool in one lock
+     * section, as gets refill half a cache at once (a worker that only
+     * finishes tasks would otherwise take the lock for every stack). The
+     * newer half, warm in this core's cache, stays. */
+    crew__stack_t *keep = c->head[cls];
+    for (unsigned i = 1; i < CREW_STACK_CACHE_MAX / 2; i++)
+        keep = keep->next;
+    crew__stack_t *first = keep->next, *last = first;
+    unsigned n = 1;
+    for (; last->next; last = last->next)
+        n++;
+    keep->next = NULL;
+    c->count[cls] -= n;
     pthread_mutex_lock(&p->lock);
-    s->next = p->head[cls];
-    p->head[cls] = s;
-    p->count[cls]++;
+    pool_push(p, cls, first, last, n);
     pthread_mutex_unlock(&p->lock);
 }
 
