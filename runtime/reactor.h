@@ -28,18 +28,26 @@ struct event;
  * first in a callback timer (timer.c), which has no waiter. */
 typedef struct crew__timer {
     int64_t deadline;      /* crew_now() time at which it fires. */
-    uint64_t seq;          /* Insertion order: equal deadlines fire first-in first-out. */
-    size_t idx;            /* Position in the heap; CREW_TIMER_NONE once popped or removed. */
     crew__waiter_t *waiter;
     int cause;             /* Wake cause when it fires: READY (a sleep), TIMEOUT (a deadline). */
+    uint32_t cell;         /* Its cell in the heap's cell table; CREW_TIMER_NONE once popped or removed. */
 } crew__timer_t;
 
-#define CREW_TIMER_NONE ((size_t)-1)
+#define CREW_TIMER_NONE UINT32_MAX
 
+/* A heap slot: its key, and the cell of its timer (CREW_TIMER_NONE: a
+ * tombstone, the timer was removed). */
 struct crew__timer_slot {
     int64_t deadline;
-    uint64_t seq;
+    uint64_t seq;          /* Insertion order: equal deadlines fire first-in first-out. */
+    uint32_t cell;
+};
+
+/* A live timer's entry in the cell table: the record, and where its slot is
+ * in the heap (while the cell is free: the next free cell). */
+struct crew__timer_cell {
     crew__timer_t *timer;
+    uint32_t idx;
 };
 
 typedef struct crew__reactor {
@@ -53,14 +61,17 @@ typedef struct crew__reactor {
     bool running;
     _Atomic bool stopping;
 
-    /* The timer heap, under tlock. A 4-ary min-heap on (deadline, seq),
-     * keys kept in the array so sifting does not touch the timer records
-     * (they sit on sleeping tasks' stacks, cold in cache). */
+    /* The timer heap, under tlock (timer.c). A 4-ary min-heap on (deadline,
+     * seq); keys in the slots and positions in the cell table, so sifting
+     * touches neither the timer records on the sleepers' stacks. */
     pthread_mutex_t tlock;
     struct crew__timer_slot *heap;
-    size_t n, cap;
+    struct crew__timer_cell *cells; /* cap cells: in use, free, or never used. */
+    uint32_t n, cap;
+    uint32_t cells_used;      /* Cells handed out at least once: [0, cells_used). */
+    uint32_t free_cell;       /* Head of the free cells (linked by idx), or CREW_TIMER_NONE. */
     uint64_t next_seq;
-    size_t ndead;             /* Tombstones: slots whose timer was removed. */
+    uint32_t ndead;           /* Tombstones: slots whose timer was removed. */
     int64_t armed;            /* When the reactor's timer wakes it; INT64_MAX: not armed. */
     /* The heap's earliest deadline (INT64_MAX: empty), written under tlock,
      * read without it by polling workers (timer.c rule 1). Own line: read

@@ -95,15 +95,36 @@ static bool before(const slot_t *a, const slot_t *b)
 static void place(crew__reactor_t *r, size_t i, slot_t s)
 {
     r->heap[i] = s;
-    if (s.timer)
-        s.timer->idx = i;
+    if (s.cell != CREW_TIMER_NONE)
+        r->cells[s.cell].idx = (uint32_t)i;
+}
+
+static uint32_t cell_get(crew__reactor_t *r, crew__timer_t *t)
+{
+    uint32_t c = r->free_cell;
+    if (c != CREW_TIMER_NONE)
+        r->free_cell = r->cells[c].idx;
+    else
+        c = r->cells_used++; /* < cap: cells in use <= n < cap. */
+    r->cells[c].timer = t;
+    t->cell = c;
+    return c;
+}
+
+static void cell_put(crew__reactor_t *r, crew__timer_t *t)
+{
+    r->cells[t->cell].idx = r->free_cell;
+    r->free_cell = t->cell;
+    t->cell = CREW_TIMER_NONE;
 }
 
 /* The heap is 4-ary: half the depth of a binary heap, and every level a
- * sift passes writes the moved timer's idx into its record, a cold line on
- * a sleeper's stack (the reactor's largest cost in the timers benchmark:
- * 100,000 sleepers, heaps of ~50,000). The four children of a slot are
- * adjacent, so comparing them costs about one extra cache line. */
+ * sift passes writes the moved timer's position into its cell. The four
+ * children of a slot are adjacent, so comparing them costs about one extra
+ * cache line. Positions live in a dense cell table, not in the timer
+ * records: a record sits on a sleeping task's stack, its own cold page, and
+ * the stores into records were most of the heap's cost in the timers
+ * benchmark (100,000 sleepers, heaps of ~50,000). */
 #define ARITY 4
 
 static void sift_up(crew__reactor_t *r, size_t i)
@@ -138,12 +159,11 @@ static void sift_down(crew__reactor_t *r, size_t i)
     place(r, i, s);
 }
 
-/* Remove the slot at index i; tlock held. */
+/* Remove the slot at index i (its cell, if any, is the caller's); tlock
+ * held. */
 static void heap_remove_at(crew__reactor_t *r, size_t i)
 {
-    if (r->heap[i].timer)
-        r->heap[i].timer->idx = CREW_TIMER_NONE;
-    else
+    if (r->heap[i].cell == CREW_TIMER_NONE)
         r->ndead--;
     slot_t last = r->heap[--r->n];
     if (i == r->n)
@@ -155,17 +175,28 @@ static void heap_remove_at(crew__reactor_t *r, size_t i)
         sift_down(r, i);
 }
 
+/* Take the earliest slot off the heap: its timer, or NULL for a tombstone;
+ * tlock held. */
+static crew__timer_t *pop_top(crew__reactor_t *r)
+{
+    uint32_t cell = r->heap[0].cell;
+    heap_remove_at(r, 0);
+    if (cell == CREW_TIMER_NONE)
+        return NULL;
+    crew__timer_t *t = r->cells[cell].timer;
+    cell_put(r, t);
+    return t;
+}
+
 /* Drop every tombstone and restore the heap bottom-up (O(n)); tlock held. */
 static void compact(crew__reactor_t *r)
 {
     size_t k = 0;
     for (size_t i = 0; i < r->n; i++)
-        if (r->heap[i].timer)
-            r->heap[k++] = r->heap[i];
-    r->n = k;
+        if (r->heap[i].cell != CREW_TIMER_NONE)
+            place(r, k++, r->heap[i]);
+    r->n = (uint32_t)k;
     r->ndead = 0;
-    for (size_t i = 0; i < k; i++)
-        r->heap[i].timer->idx = i;
     for (size_t i = k > 1 ? (k - 2) / ARITY + 1 : 0; i-- > 0;)
         sift_down(r, i);
 }
@@ -208,6 +239,7 @@ void crew__timer_init(crew__reactor_t *r, crew_rt_t *rt)
     /* A plain mutex if the adaptive kind is refused: slower, never wrong. */
     if (crew__mutex_init_short(&r->tlock))
         pthread_mutex_init(&r->tlock, NULL);
+    r->free_cell = CREW_TIMER_NONE;
     r->armed = INT64_MAX;
     atomic_init(&r->next_due, INT64_MAX);
 }
@@ -215,33 +247,55 @@ void crew__timer_init(crew__reactor_t *r, crew_rt_t *rt)
 void crew__timer_fini(crew__reactor_t *r)
 {
     CREW_ASSERT(r->n == 0);
-    if (r->heap)
+    if (r->heap) {
         crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(slot_t));
+        crew__free(r->cells, r->cap * sizeof *r->cells, _Alignof(struct crew__timer_cell));
+    }
     pthread_mutex_destroy(&r->tlock);
+}
+
+/* Double the heap and the cell table; tlock held. */
+static int grow(crew__reactor_t *r)
+{
+    uint32_t cap = r->cap ? 2 * r->cap : 256;
+    if (cap >= CREW_TIMER_NONE)
+        return -ENOMEM;
+    slot_t *h = crew__alloc(cap * sizeof *h, _Alignof(slot_t));
+    struct crew__timer_cell *c = crew__alloc(cap * sizeof *c, _Alignof(struct crew__timer_cell));
+    if (!h || !c) {
+        if (h)
+            crew__free(h, cap * sizeof *h, _Alignof(slot_t));
+        if (c)
+            crew__free(c, cap * sizeof *c, _Alignof(struct crew__timer_cell));
+        return -ENOMEM;
+    }
+    if (r->cap) {
+        memcpy(h, r->heap, r->n * sizeof *h);
+        memcpy(c, r->cells, r->cells_used * sizeof *c);
+        crew__free(r->heap, r->cap * sizeof *h, _Alignof(slot_t));
+        crew__free(r->cells, r->cap * sizeof *c, _Alignof(struct crew__timer_cell));
+    }
+    r->heap = h;
+    r->cells = c;
+    r->cap = cap;
+    return 0;
 }
 
 int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
 {
     pthread_mutex_lock(&r->tlock);
     if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        slot_t *h = crew__alloc(cap * sizeof *h, _Alignof(slot_t));
-        if (!h) {
+        int rc = grow(r);
+        if (rc) {
             pthread_mutex_unlock(&r->tlock);
-            return -ENOMEM;
+            return rc;
         }
-        if (r->n)
-            memcpy(h, r->heap, r->n * sizeof *h);
-        if (r->heap)
-            crew__free(r->heap, r->cap * sizeof *h, _Alignof(slot_t));
-        r->heap = h;
-        r->cap = cap;
     }
-    t->seq = r->next_seq++;
-    place(r, r->n++, (slot_t){ t->deadline, t->seq, t });
-    sift_up(r, t->idx);
+    uint32_t c = cell_get(r, t);
+    place(r, r->n++, (slot_t){ t->deadline, r->next_seq++, c });
+    sift_up(r, r->cells[c].idx);
     int kick = 0;
-    if (t->idx == 0) {
+    if (r->cells[c].idx == 0) {
         publish_top(r);
         /* Rule 4: a worker of this runtime is awake (it is adding). */
         crew__worker_t *w = crew__worker_self();
@@ -258,9 +312,9 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
 void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
 {
     pthread_mutex_lock(&r->tlock);
-    if (t->idx != CREW_TIMER_NONE) {
-        r->heap[t->idx].timer = NULL;
-        t->idx = CREW_TIMER_NONE;
+    if (t->cell != CREW_TIMER_NONE) {
+        r->heap[r->cells[t->cell].idx].cell = CREW_TIMER_NONE;
+        cell_put(r, t);
         if (++r->ndead > r->n / 2 && r->n >= CREW_TIMER_COMPACT_MIN) {
             compact(r);
             publish_top(r);
@@ -281,8 +335,7 @@ static void take_due(crew__reactor_t *r, int64_t now, uint64_t max, due_t *d)
 {
     *d = (due_t){ .calls_tail = &d->calls };
     while (r->n && r->heap[0].deadline <= now && d->n < max) {
-        crew__timer_t *t = r->heap[0].timer;
-        heap_remove_at(r, 0);
+        crew__timer_t *t = pop_top(r);
         if (!t)
             continue; /* A tombstone. */
         d->n++;
@@ -301,7 +354,7 @@ static void take_due(crew__reactor_t *r, int64_t now, uint64_t max, due_t *d)
         crew__wake_batch_claim(&d->wakes, t->waiter, t->cause);
     }
     /* Skip tombstones at the top, so nobody wakes for them. */
-    while (r->n && !r->heap[0].timer)
+    while (r->n && r->heap[0].cell == CREW_TIMER_NONE)
         heap_remove_at(r, 0);
     publish_top(r);
 }
@@ -373,7 +426,7 @@ void crew__timer_idle(crew__reactor_t *r)
 int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause)
 {
     crew__reactor_t *r = &w->task->rt->reactor;
-    crew__timer_t t = { .deadline = deadline, .idx = CREW_TIMER_NONE, .waiter = w, .cause = cause };
+    crew__timer_t t = { .deadline = deadline, .waiter = w, .cause = cause, .cell = CREW_TIMER_NONE };
     int rc = crew__timer_add(r, &t);
     if (rc < 0)
         return rc;
@@ -444,7 +497,7 @@ static int call_at(crew_rt_t *rt, int64_t deadline, crew_fn_t fn, void *arg, cre
         crew__free(c, sizeof *c, _Alignof(crew_timer_t));
         return rc;
     }
-    c->tm = (crew__timer_t){ .deadline = deadline, .idx = CREW_TIMER_NONE };
+    c->tm = (crew__timer_t){ .deadline = deadline, .cell = CREW_TIMER_NONE };
     c->rt = rt;
     c->next = NULL;
     atomic_init(&c->state, CALL_PENDING);
@@ -510,8 +563,7 @@ void crew__timer_drop_callbacks(crew__reactor_t *r)
 {
     pthread_mutex_lock(&r->tlock);
     while (r->n) {
-        crew__timer_t *t = r->heap[0].timer;
-        heap_remove_at(r, 0);
+        crew__timer_t *t = pop_top(r);
         if (!t)
             continue;
         /* No task is live, so every timer left is a callback's. */
