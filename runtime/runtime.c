@@ -144,7 +144,12 @@ int crew_rt_create(const crew_rt_opts_t *opts, crew_rt_t **out)
     crew__stack_pool_init(&rt->stacks);
     crew__idle_init(rt);
     crew__signal_init(rt);
-    crew__timer_init(&rt->reactor, rt);
+    if ((rc = crew__timer_init(&rt->reactor, rt)) != 0) {
+        rt->flags |= CREW_RT_NO_OVERFLOW_HANDLER;
+        rt->nworkers = 0;
+        rt_free(rt);
+        return rc;
+    }
     if (!(rt->flags & CREW_RT_NO_OVERFLOW_HANDLER) && (rc = crew__overflow_install()) != 0) {
         rt->flags |= CREW_RT_NO_OVERFLOW_HANDLER;
         rt->nworkers = 0;
@@ -387,10 +392,8 @@ int crew_rt_metrics(crew_rt_t *rt, crew_metrics_t *out)
     out->reactor_cpu_ns = crew__reactor_cpu_ns(&rt->reactor);
     out->reactor_fd_polls = atomic_load_explicit(&rt->reactor.fds.polls, memory_order_relaxed);
     out->reactor_fd_events = atomic_load_explicit(&rt->reactor.fds.events, memory_order_relaxed);
-    out->timers_fired_workers =
-        atomic_load_explicit(&rt->reactor.fired_by_workers, memory_order_relaxed);
-    out->timers_fired_reactor =
-        atomic_load_explicit(&rt->reactor.fired_by_reactor, memory_order_relaxed);
+    out->timers_fired_workers = crew__timer_fired(&rt->reactor, true);
+    out->timers_fired_reactor = crew__timer_fired(&rt->reactor, false);
     return 0;
 }
 

@@ -336,7 +336,7 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w)
     crew_task_t *t;
     w->tick++;
     if (w->tick % CREW_GLOBAL_INTERVAL == 0) {
-        crew__timer_poll(&w->rt->reactor); /* Rule 9. */
+        crew__timer_poll(&w->rt->reactor, w->index); /* Rule 9. */
         if ((t = take_global(w, 1)))
             return t;
     }
@@ -527,7 +527,7 @@ static bool direct_allowed(crew__worker_t *w)
     w->tick++;
     if (w->tick % CREW_GLOBAL_INTERVAL != 0)
         return true;
-    crew__timer_poll(&w->rt->reactor); /* Rule 9: the wakes queue here, behind the switch. */
+    crew__timer_poll(&w->rt->reactor, w->index); /* Rule 9: behind the switch. */
     return crew__inject_len(&w->rt->inject) == 0 &&
            !atomic_load_explicit(&w->inbox, memory_order_relaxed);
 }

@@ -92,29 +92,29 @@ static bool before(const slot_t *a, const slot_t *b)
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-static void place(crew__reactor_t *r, size_t i, slot_t s)
+static void place(crew__timerq_t *q, size_t i, slot_t s)
 {
-    r->heap[i] = s;
+    q->heap[i] = s;
     if (s.cell != CREW_TIMER_NONE)
-        r->cells[s.cell].idx = (uint32_t)i;
+        q->cells[s.cell].idx = (uint32_t)i;
 }
 
-static uint32_t cell_get(crew__reactor_t *r, crew__timer_t *t)
+static uint32_t cell_get(crew__timerq_t *q, crew__timer_t *t)
 {
-    uint32_t c = r->free_cell;
+    uint32_t c = q->free_cell;
     if (c != CREW_TIMER_NONE)
-        r->free_cell = r->cells[c].idx;
+        q->free_cell = q->cells[c].idx;
     else
-        c = r->cells_used++; /* < cap: cells in use <= n < cap. */
-    r->cells[c].timer = t;
+        c = q->cells_used++; /* < cap: cells in use <= n < cap. */
+    q->cells[c].timer = t;
     t->cell = c;
     return c;
 }
 
-static void cell_put(crew__reactor_t *r, crew__timer_t *t)
+static void cell_put(crew__timerq_t *q, crew__timer_t *t)
 {
-    r->cells[t->cell].idx = r->free_cell;
-    r->free_cell = t->cell;
+    q->cells[t->cell].idx = q->free_cell;
+    q->free_cell = t->cell;
     t->cell = CREW_TIMER_NONE;
 }
 
@@ -127,78 +127,79 @@ static void cell_put(crew__reactor_t *r, crew__timer_t *t)
  * benchmark (100,000 sleepers, heaps of ~50,000). */
 #define ARITY 4
 
-static void sift_up(crew__reactor_t *r, size_t i)
+static void sift_up(crew__timerq_t *q, size_t i)
 {
-    slot_t s = r->heap[i];
+    slot_t s = q->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / ARITY;
-        if (!before(&s, &r->heap[parent]))
+        if (!before(&s, &q->heap[parent]))
             break;
-        place(r, i, r->heap[parent]);
+        place(q, i, q->heap[parent]);
         i = parent;
     }
-    place(r, i, s);
+    place(q, i, s);
 }
 
-static void sift_down(crew__reactor_t *r, size_t i)
+static void sift_down(crew__timerq_t *q, size_t i)
 {
-    slot_t s = r->heap[i];
+    slot_t s = q->heap[i];
     for (;;) {
         size_t first = ARITY * i + 1;
-        if (first >= r->n)
+        if (first >= q->n)
             break;
-        size_t end = first + ARITY < r->n ? first + ARITY : r->n, c = first;
+        size_t end = first + ARITY < q->n ? first + ARITY : q->n, c = first;
         for (size_t k = first + 1; k < end; k++)
-            if (before(&r->heap[k], &r->heap[c]))
+            if (before(&q->heap[k], &q->heap[c]))
                 c = k;
-        if (!before(&r->heap[c], &s))
+        if (!before(&q->heap[c], &s))
             break;
-        place(r, i, r->heap[c]);
+        place(q, i, q->heap[c]);
         i = c;
     }
-    place(r, i, s);
+    place(q, i, s);
 }
 
-/* Remove the slot at index i (its cell, if any, is the caller's); tlock
- * held. */
-static void heap_remove_at(crew__reactor_t *r, size_t i)
+/* Remove the slot at index i (its cell, if any, is the caller's); the
+ * queue's lock held. */
+static void heap_remove_at(crew__timerq_t *q, size_t i)
 {
-    if (r->heap[i].cell == CREW_TIMER_NONE)
-        r->ndead--;
-    slot_t last = r->heap[--r->n];
-    if (i == r->n)
+    if (q->heap[i].cell == CREW_TIMER_NONE)
+        q->ndead--;
+    slot_t last = q->heap[--q->n];
+    if (i == q->n)
         return;
-    place(r, i, last);
-    if (i > 0 && before(&last, &r->heap[(i - 1) / ARITY]))
-        sift_up(r, i);
+    place(q, i, last);
+    if (i > 0 && before(&last, &q->heap[(i - 1) / ARITY]))
+        sift_up(q, i);
     else
-        sift_down(r, i);
+        sift_down(q, i);
 }
 
 /* Take the earliest slot off the heap: its timer, or NULL for a tombstone;
- * tlock held. */
-static crew__timer_t *pop_top(crew__reactor_t *r)
+ * the queue's lock held. */
+static crew__timer_t *pop_top(crew__timerq_t *q)
 {
-    uint32_t cell = r->heap[0].cell;
-    heap_remove_at(r, 0);
+    uint32_t cell = q->heap[0].cell;
+    heap_remove_at(q, 0);
     if (cell == CREW_TIMER_NONE)
         return NULL;
-    crew__timer_t *t = r->cells[cell].timer;
-    cell_put(r, t);
+    crew__timer_t *t = q->cells[cell].timer;
+    cell_put(q, t);
     return t;
 }
 
-/* Drop every tombstone and restore the heap bottom-up (O(n)); tlock held. */
-static void compact(crew__reactor_t *r)
+/* Drop every tombstone and restore the heap bottom-up (O(n)); the queue's
+ * lock held. */
+static void compact(crew__timerq_t *q)
 {
     size_t k = 0;
-    for (size_t i = 0; i < r->n; i++)
-        if (r->heap[i].cell != CREW_TIMER_NONE)
-            place(r, k++, r->heap[i]);
-    r->n = (uint32_t)k;
-    r->ndead = 0;
+    for (size_t i = 0; i < q->n; i++)
+        if (q->heap[i].cell != CREW_TIMER_NONE)
+            place(q, k++, q->heap[i]);
+    q->n = (uint32_t)k;
+    q->ndead = 0;
     for (size_t i = k > 1 ? (k - 2) / ARITY + 1 : 0; i-- > 0;)
-        sift_down(r, i);
+        sift_down(q, i);
 }
 
 /* Timer slack: the reactor wakes on a grid of this step, so every timer due
@@ -213,13 +214,14 @@ static void compact(crew__reactor_t *r)
  * fit beside what it has queued and the mutex is not held for long. */
 #define CREW_TIMER_POLL_MAX (CREW_RUNQ_CAP / 2)
 
-/* The earliest deadline, for the workers' unlocked check; tlock held. A
- * stale value only costs a look under the mutex or a check deferred to the
+/* The earliest deadline, for the unlocked checks; the queue's lock held.
+ * seq_cst: rules 3 and 4 pair it with the parker's and the reactor's loads.
+ * A stale value only costs a look under the lock or a check deferred to the
  * next poll (and the reactor's backstop covers that). */
-static void publish_top(crew__reactor_t *r)
+static void publish_top(crew__timerq_t *q)
 {
-    atomic_store_explicit(&r->next_due, r->n ? r->heap[0].deadline : INT64_MAX,
-                          memory_order_relaxed);
+    atomic_store_explicit(&q->next_due, q->n ? q->heap[0].deadline : INT64_MAX,
+                          memory_order_seq_cst);
 }
 
 /* When the reactor must wake for a timer due at deadline: on the slack grid,
@@ -233,31 +235,46 @@ static int64_t reactor_wake_at(int64_t deadline, bool worker_awake)
     return worker_awake ? deadline + backstop : deadline;
 }
 
-void crew__timer_init(crew__reactor_t *r, crew_rt_t *rt)
+int crew__timer_init(crew__reactor_t *r, crew_rt_t *rt)
 {
     r->rt = rt;
-    /* A plain mutex if the adaptive kind is refused: slower, never wrong. */
-    if (crew__mutex_init_short(&r->tlock))
-        pthread_mutex_init(&r->tlock, NULL);
-    r->free_cell = CREW_TIMER_NONE;
-    r->armed = INT64_MAX;
-    atomic_init(&r->next_due, INT64_MAX);
+    r->nq = rt->nworkers + 1;
+    r->qs = crew__zalloc(r->nq * sizeof *r->qs, CREW_CACHELINE);
+    if (!r->qs)
+        return -ENOMEM;
+    for (unsigned i = 0; i < r->nq; i++) {
+        crew__timerq_t *q = &r->qs[i];
+        /* A plain mutex if the adaptive kind is refused: slower, never wrong. */
+        if (crew__mutex_init_short(&q->lock))
+            pthread_mutex_init(&q->lock, NULL);
+        q->free_cell = CREW_TIMER_NONE;
+        atomic_init(&q->next_due, INT64_MAX);
+    }
+    atomic_init(&r->armed, INT64_MAX);
+    return 0;
 }
 
 void crew__timer_fini(crew__reactor_t *r)
 {
-    CREW_ASSERT(r->n == 0);
-    if (r->heap) {
-        crew__free(r->heap, r->cap * sizeof *r->heap, _Alignof(slot_t));
-        crew__free(r->cells, r->cap * sizeof *r->cells, _Alignof(struct crew__timer_cell));
+    if (!r->qs)
+        return;
+    for (unsigned i = 0; i < r->nq; i++) {
+        crew__timerq_t *q = &r->qs[i];
+        CREW_ASSERT(q->n == 0);
+        if (q->heap) {
+            crew__free(q->heap, q->cap * sizeof *q->heap, _Alignof(slot_t));
+            crew__free(q->cells, q->cap * sizeof *q->cells, _Alignof(struct crew__timer_cell));
+        }
+        pthread_mutex_destroy(&q->lock);
     }
-    pthread_mutex_destroy(&r->tlock);
+    crew__free(r->qs, r->nq * sizeof *r->qs, CREW_CACHELINE);
+    r->qs = NULL;
 }
 
-/* Double the heap and the cell table; tlock held. */
-static int grow(crew__reactor_t *r)
+/* Double the heap and the cell table; its lock held. */
+static int grow(crew__timerq_t *q)
 {
-    uint32_t cap = r->cap ? 2 * r->cap : 256;
+    uint32_t cap = q->cap ? 2 * q->cap : 256;
     if (cap >= CREW_TIMER_NONE)
         return -ENOMEM;
     slot_t *h = crew__alloc(cap * sizeof *h, _Alignof(slot_t));
@@ -269,39 +286,44 @@ static int grow(crew__reactor_t *r)
             crew__free(c, cap * sizeof *c, _Alignof(struct crew__timer_cell));
         return -ENOMEM;
     }
-    if (r->cap) {
-        memcpy(h, r->heap, r->n * sizeof *h);
-        memcpy(c, r->cells, r->cells_used * sizeof *c);
-        crew__free(r->heap, r->cap * sizeof *h, _Alignof(slot_t));
-        crew__free(r->cells, r->cap * sizeof *c, _Alignof(struct crew__timer_cell));
+    if (q->cap) {
+        memcpy(h, q->heap, q->n * sizeof *h);
+        memcpy(c, q->cells, q->cells_used * sizeof *c);
+        crew__free(q->heap, q->cap * sizeof *h, _Alignof(slot_t));
+        crew__free(q->cells, q->cap * sizeof *c, _Alignof(struct crew__timer_cell));
     }
-    r->heap = h;
-    r->cells = c;
-    r->cap = cap;
+    q->heap = h;
+    q->cells = c;
+    q->cap = cap;
     return 0;
 }
 
 int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
 {
-    pthread_mutex_lock(&r->tlock);
-    if (r->n == r->cap) {
-        int rc = grow(r);
+    /* Rule 1: a task's timer goes to its worker's queue. */
+    crew__worker_t *w = crew__worker_self();
+    bool on_worker = w && w->rt == r->rt;
+    crew__timerq_t *q = &r->qs[on_worker ? w->index : r->nq - 1];
+    pthread_mutex_lock(&q->lock);
+    if (q->n == q->cap) {
+        int rc = grow(q);
         if (rc) {
-            pthread_mutex_unlock(&r->tlock);
+            pthread_mutex_unlock(&q->lock);
             return rc;
         }
     }
-    uint32_t c = cell_get(r, t);
-    place(r, r->n++, (slot_t){ t->deadline, r->next_seq++, c });
-    sift_up(r, r->cells[c].idx);
+    uint32_t c = cell_get(q, t);
+    place(q, q->n++, (slot_t){ t->deadline, q->next_seq++, c });
+    sift_up(q, q->cells[c].idx);
+    t->q = q;
     int kick = 0;
-    if (r->cells[c].idx == 0) {
-        publish_top(r);
-        /* Rule 4: a worker of this runtime is awake (it is adding). */
-        crew__worker_t *w = crew__worker_self();
-        kick = reactor_wake_at(t->deadline, w && w->rt == r->rt) < r->armed;
+    if (q->cells[c].idx == 0) {
+        publish_top(q);
+        /* Rule 4. seq_cst: after the store in publish_top. */
+        kick = reactor_wake_at(t->deadline, on_worker) <
+               atomic_load_explicit(&r->armed, memory_order_seq_cst);
     }
-    pthread_mutex_unlock(&r->tlock);
+    pthread_mutex_unlock(&q->lock);
     return kick;
 }
 
@@ -309,33 +331,36 @@ int crew__timer_add(crew__reactor_t *r, crew__timer_t *t)
  * heaps (a rebuild of a few slots costs more than the tombstones). */
 #define CREW_TIMER_COMPACT_MIN 64
 
-void crew__timer_remove(crew__reactor_t *r, crew__timer_t *t)
+void crew__timer_remove(crew__timer_t *t)
 {
-    pthread_mutex_lock(&r->tlock);
+    crew__timerq_t *q = t->q;
+    if (!q)
+        return; /* Never added. */
+    pthread_mutex_lock(&q->lock);
     if (t->cell != CREW_TIMER_NONE) {
-        r->heap[r->cells[t->cell].idx].cell = CREW_TIMER_NONE;
-        cell_put(r, t);
-        if (++r->ndead > r->n / 2 && r->n >= CREW_TIMER_COMPACT_MIN) {
-            compact(r);
-            publish_top(r);
+        q->heap[q->cells[t->cell].idx].cell = CREW_TIMER_NONE;
+        cell_put(q, t);
+        if (++q->ndead > q->n / 2 && q->n >= CREW_TIMER_COMPACT_MIN) {
+            compact(q);
+            publish_top(q);
         }
     }
-    pthread_mutex_unlock(&r->tlock);
+    pthread_mutex_unlock(&q->lock);
 }
 
-/* Due timers taken off the heap under tlock, delivered after it. */
+/* Due timers taken off a queue under its lock, delivered after it. */
 typedef struct {
     crew__wake_batch_t wakes;
     crew_timer_t *calls, **calls_tail; /* FIFO: deadline order. */
     uint64_t n;
 } due_t;
 
-/* Take up to max timers due at now off the heap into d; tlock held. */
-static void take_due(crew__reactor_t *r, int64_t now, uint64_t max, due_t *d)
+/* Take up to max timers due at now off the heap into d; its lock held. */
+static void take_due(crew__timerq_t *q, int64_t now, uint64_t max, due_t *d)
 {
     *d = (due_t){ .calls_tail = &d->calls };
-    while (r->n && r->heap[0].deadline <= now && d->n < max) {
-        crew__timer_t *t = pop_top(r);
+    while (q->n && q->heap[0].deadline <= now && d->n < max) {
+        crew__timer_t *t = pop_top(q);
         if (!t)
             continue; /* A tombstone. */
         d->n++;
@@ -348,18 +373,18 @@ static void take_due(crew__reactor_t *r, int64_t now, uint64_t max, due_t *d)
             }
             continue;
         }
-        /* Under tlock: the sleeper unregisters under it too, so its frame
+        /* Under the lock: the sleeper unregisters under it too, so its frame
          * (and t) stays valid until we let go (park.h rule 4). Sleepers are
          * always tasks (a plain thread sleeps in clock_nanosleep). */
         crew__wake_batch_claim(&d->wakes, t->waiter, t->cause);
     }
     /* Skip tombstones at the top, so nobody wakes for them. */
-    while (r->n && r->heap[0].cell == CREW_TIMER_NONE)
-        heap_remove_at(r, 0);
-    publish_top(r);
+    while (q->n && q->heap[0].cell == CREW_TIMER_NONE)
+        heap_remove_at(q, 0);
+    publish_top(q);
 }
 
-/* Make d's tasks runnable and start its callbacks; after tlock is dropped
+/* Make d's tasks runnable and start its callbacks; after the lock is dropped
  * (a cross-thread push and notify each). */
 static void deliver(crew__reactor_t *r, due_t *d)
 {
@@ -372,55 +397,105 @@ static void deliver(crew__reactor_t *r, due_t *d)
     }
 }
 
-/* Add n to a counter written only under tlock. */
+/* Add n to a counter written only under its queue's lock. */
 static void count_fired(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
 
+/* The earliest deadline of every queue, or INT64_MAX. seq_cst loads: rules 3
+ * and 4. */
+static int64_t earliest(const crew__reactor_t *r)
+{
+    int64_t next = INT64_MAX;
+    for (unsigned i = 0; i < r->nq; i++) {
+        int64_t d = atomic_load_explicit(&r->qs[i].next_due, memory_order_seq_cst);
+        if (d < next)
+            next = d;
+    }
+    return next;
+}
+
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
 {
-    due_t d;
-    pthread_mutex_lock(&r->tlock);
-    /* Under tlock, after the kick that brought us here (rule 3). */
-    bool awake = CREW_IDLE_AWAKE(atomic_load_explicit(&r->rt->idle_state, memory_order_relaxed));
-    take_due(r, now, UINT64_MAX, &d);
-    count_fired(&r->fired_by_reactor, d.n);
-    r->armed = r->n ? reactor_wake_at(r->heap[0].deadline, awake) : INT64_MAX;
-    int64_t at = r->armed;
-    pthread_mutex_unlock(&r->tlock);
-    deliver(r, &d);
+    for (unsigned i = 0; i < r->nq; i++) {
+        crew__timerq_t *q = &r->qs[i];
+        if (atomic_load_explicit(&q->next_due, memory_order_relaxed) > now)
+            continue;
+        due_t d;
+        pthread_mutex_lock(&q->lock);
+        take_due(q, now, UINT64_MAX, &d);
+        count_fired(&q->fired_by_reactor, d.n);
+        pthread_mutex_unlock(&q->lock);
+        deliver(r, &d);
+    }
+    /* Rule 4: publish when we wake, then look at the queues again; an adder
+     * publishes its timer, then reads armed. One of us sees the other. The
+     * awake count is read after the kick that brought us here (rule 3). */
+    int64_t next = earliest(r), at;
+    for (;;) {
+        bool awake = CREW_IDLE_AWAKE(atomic_load_explicit(&r->rt->idle_state, memory_order_seq_cst));
+        at = next == INT64_MAX ? INT64_MAX : reactor_wake_at(next, awake);
+        atomic_store_explicit(&r->armed, at, memory_order_seq_cst);
+        int64_t again = earliest(r);
+        if (again >= next)
+            break;
+        next = again;
+    }
     return at == INT64_MAX ? -1 : at;
 }
 
-bool crew__timer_poll(crew__reactor_t *r)
+/* Fire what is due in q, as a worker (rule 1); true if anything fired. now:
+ * the clock, read on the first due queue (0: not yet). */
+static bool poll_queue(crew__reactor_t *r, crew__timerq_t *q, int64_t *now)
 {
-    int64_t due = atomic_load_explicit(&r->next_due, memory_order_relaxed);
+    int64_t due = atomic_load_explicit(&q->next_due, memory_order_relaxed);
     if (due == INT64_MAX)
         return false;
-    int64_t now = crew_now();
+    if (!*now)
+        *now = crew_now();
     /* trylock: the holder is adding a timer or firing them; the next poll
      * (or the holder) gets the due ones. */
-    if (due > now || pthread_mutex_trylock(&r->tlock))
+    if (due > *now || pthread_mutex_trylock(&q->lock))
         return false;
     due_t d;
-    take_due(r, now, CREW_TIMER_POLL_MAX, &d);
-    count_fired(&r->fired_by_workers, d.n);
-    pthread_mutex_unlock(&r->tlock);
+    take_due(q, *now, CREW_TIMER_POLL_MAX, &d);
+    count_fired(&q->fired_by_workers, d.n);
+    pthread_mutex_unlock(&q->lock);
     deliver(r, &d);
     return d.n > 0;
 }
 
+bool crew__timer_poll(crew__reactor_t *r, unsigned self)
+{
+    int64_t now = 0;
+    /* Its own queue first; then the others, whose owners may be asleep
+     * (waking one for its timers costs more than running them here) or
+     * busy in a task that does not yield. */
+    bool fired = poll_queue(r, &r->qs[self], &now);
+    for (unsigned i = 0; i < r->nq; i++)
+        if (i != self)
+            fired |= poll_queue(r, &r->qs[i], &now);
+    return fired;
+}
+
+uint64_t crew__timer_fired(const crew__reactor_t *r, bool by_workers)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < r->nq; i++)
+        n += atomic_load_explicit(by_workers ? &r->qs[i].fired_by_workers
+                                             : &r->qs[i].fired_by_reactor,
+                                  memory_order_relaxed);
+    return n;
+}
+
 void crew__timer_idle(crew__reactor_t *r)
 {
-    pthread_mutex_lock(&r->tlock);
-    /* Under tlock, so the kick lands before crew_rt_destroy's
-     * crew__timer_drop_callbacks empties the heap, and the reactor is still
-     * there to read it (rule 3). */
-    if (r->n)
+    /* After the parker's seq_cst exit from the awake count (rule 3). The
+     * reactor outlives every worker (crew_rt_destroy stops them first). */
+    if (earliest(r) != INT64_MAX)
         crew__reactor_kick(r);
-    pthread_mutex_unlock(&r->tlock);
 }
 
 int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause)
@@ -434,7 +509,7 @@ int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause)
         crew__reactor_kick(r);
     int got = crew__waiter_park(w);
     if (got != cause)
-        crew__timer_remove(r, &t);
+        crew__timer_remove(&t);
     return got;
 }
 
@@ -539,7 +614,7 @@ int crew_timer_cancel(crew_timer_t *c)
     if (claim_callback(c, CALL_CANCELLED)) {
         /* Still in the heap, and the runtime is alive: its destroy would
          * have claimed the timer first. */
-        crew__timer_remove(&c->rt->reactor, &c->tm);
+        crew__timer_remove(&c->tm);
         crew__task_discard(c->task);
         call_put(c); /* The heap's hold. */
         rc = 0;
@@ -561,19 +636,22 @@ int crew_timer_release(crew_timer_t *c)
 
 void crew__timer_drop_callbacks(crew__reactor_t *r)
 {
-    pthread_mutex_lock(&r->tlock);
-    while (r->n) {
-        crew__timer_t *t = pop_top(r);
-        if (!t)
-            continue;
-        /* No task is live, so every timer left is a callback's. */
-        CREW_ASSERT(!t->waiter);
-        crew_timer_t *c = (crew_timer_t *)t;
-        if (claim_callback(c, CALL_DROPPED)) {
-            crew__task_discard(c->task);
-            call_put(c);
+    for (unsigned i = 0; i < r->nq; i++) {
+        crew__timerq_t *q = &r->qs[i];
+        pthread_mutex_lock(&q->lock);
+        while (q->n) {
+            crew__timer_t *t = pop_top(q);
+            if (!t)
+                continue;
+            /* No task is live, so every timer left is a callback's. */
+            CREW_ASSERT(!t->waiter);
+            crew_timer_t *c = (crew_timer_t *)t;
+            if (claim_callback(c, CALL_DROPPED)) {
+                crew__task_discard(c->task);
+                call_put(c);
+            }
         }
+        publish_top(q);
+        pthread_mutex_unlock(&q->lock);
     }
-    publish_top(r);
-    pthread_mutex_unlock(&r->tlock);
 }
