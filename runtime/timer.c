@@ -1,42 +1,49 @@
-/* Timers and sleeping: the runtime's timer heap (fired by the workers, with
- * the reactor thread as the backstop), crew_now / crew_sleep /
+/* Timers and sleeping: the runtime's timer queues (fired by the workers,
+ * with the reactor thread as the backstop), crew_now / crew_sleep /
  * crew_sleep_until, and callback timers (crew_call_later / crew_call_at).
  *
- * One 4-ary min-heap per runtime, ordered by (deadline, insertion order), so
- * equal deadlines fire first-in first-out. Insert is O(log n) under one
- * mutex; removal is O(1): the slot only forgets its timer (a tombstone that
- * the fire loop skips), and when tombstones outnumber live timers the heap is
- * rebuilt without them in O(n), so removal stays amortised O(1) and memory
- * bounded. (Most timers are removed, not fired: every deadline scope that
- * ends in time removes one.) The timer record lives in the sleeper's frame,
- * so a sleep allocates nothing (unless the heap array must grow). Due timers
- * are fired under the same mutex, which is what lets a sleeper that woke for
- * another reason (a cancel) unregister safely (park.h rule 4).
+ * A timer queue is a 4-ary min-heap ordered by (deadline, insertion order),
+ * under its own mutex; every worker has one for the timers its tasks add,
+ * and the runtime one for timers added from elsewhere, so equal deadlines
+ * added on one worker fire first-in first-out. Insert is O(log n); removal
+ * is O(1): the slot only forgets its timer (a tombstone that the fire loop
+ * skips), and when tombstones outnumber live timers the heap is rebuilt
+ * without them in O(n), so removal stays amortised O(1) and memory bounded.
+ * (Most timers are removed, not fired: every deadline scope that ends in
+ * time removes one.) The timer record lives in the sleeper's frame, so a
+ * sleep allocates nothing (unless the heap must grow). Due timers are
+ * claimed under their queue's mutex, which is what lets a sleeper that woke
+ * for another reason (a cancel) unregister safely (park.h rule 4).
  *
  * Who fires (docs/architecture.md, Timers, has the measurements):
  *  1. While any worker is awake, the workers do: at every 61st scheduling
- *     decision and every round of an idle search, a worker compares the
- *     heap's earliest deadline (next_due, one relaxed load) with the clock
- *     and, when it is due, fires up to half a ring of due timers into its own
- *     queue. [On machines with as many cores as workers the reactor is a
- *     third busy thread: firing there cost a reactor round per 50 us grid
- *     step and a cross-thread hand-over per batch, and a reactor preempted
- *     while holding the heap's mutex stalled every worker adding a timer.]
+ *     decision and every round of an idle search, a worker compares each
+ *     queue's earliest deadline (next_due, one relaxed load each; its own
+ *     queue first) with the clock and fires up to half a ring of due timers
+ *     from each, to the inboxes of the workers that last ran the tasks.
+ *     [On machines with as many cores as workers the reactor is a third
+ *     busy thread: firing there cost a reactor round per 50 us grid step
+ *     and a cross-thread hand-over per batch, and a reactor preempted while
+ *     holding the heap's mutex stalled every worker adding a timer. One
+ *     queue per worker: with a shared one, adders and firers contended for
+ *     its mutex.]
  *  2. The reactor is the backstop: while a worker is awake it arms its timer
  *     CREW_TIMER_BACKSTOP_NS after the earliest deadline, so timers still
  *     fire, that much late, when every awake worker runs a task that does
  *     not yield. With no worker awake it arms for the deadline itself, on
  *     the slack grid.
- *  3. The worker that parks last kicks the reactor if timers are pending
+ *  3. The worker that parks last kicks the reactor if a timer is pending
  *     (crew__timer_idle), so that it re-arms for the deadline itself. The
- *     parker checks under the heap's mutex after it left the awake count,
- *     and the reactor reads the awake count under the mutex after every
- *     kick: a timer added meanwhile is either seen by the parker or added
- *     after its check, and then its adder's kick finds no worker awake.
+ *     parker leaves the awake count, then reads every queue's next_due; an
+ *     adder publishes next_due, then its kick (if any) makes the reactor
+ *     read the awake count. All seq_cst: the parker sees the timer, or the
+ *     reactor sees no worker awake.
  *  4. Adding a timer kicks the reactor only when the reactor must wake
- *     earlier than it is armed for (armed, under the mutex): for an adder on
- *     a worker, the deadline plus the backstop (rule 2); for anyone else,
- *     the deadline. */
+ *     earlier than it is armed for (armed): for an adder on a worker, the
+ *     deadline plus the backstop (rule 2); for anyone else, the deadline.
+ *     The adder publishes next_due, then reads armed; the reactor publishes
+ *     armed, then reads every next_due again and re-arms if one moved
+ *     earlier. All seq_cst: one of them sees the other. */
 #include <string.h>
 #include <time.h>
 
