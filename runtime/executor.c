@@ -166,6 +166,7 @@ struct crew_executor_s {
     int64_t keep_alive;
     bool stopping;
     uint64_t completed, cancelled, discarded;
+    uint64_t stalls_blocked, stalls_forced; /* Jobs the watcher took, by reason (protocol 8). */
     char name[CREW_EXECUTOR_NAME_MAX];
 };
 
@@ -299,19 +300,14 @@ static bool thread_runnable(pid_t tid)
     return p && p[1] == ' ' && p[2] == 'R';
 }
 
-/* Lock held; the watcher pt found no progress for WATCH_NS. Returns true if
- * there was none for force_ns, or if fewer busy threads than eager can run
- * (protocol 8) and pt is still the
- * watcher of a non-empty queue that made no progress meanwhile. Drops the
+/* Lock held; the watcher pt found no progress for WATCH_NS. Returns true,
+ * if pt is still the watcher of a non-empty queue that made no progress
+ * meanwhile, when fewer busy threads than eager can run (protocol 8), or
+ * else when there was no progress for force_ns; counts which. Drops the
  * lock while it reads /proc. */
 static bool pool_stalled(crew_executor_t *ex, pool_thread_t *pt)
 {
     const int64_t seen = ex->progress, now = crew_now();
-    if (now - seen >= ex->force_ns) {
-        if (ex->force_ns < FORCE_MAX_NS)
-            ex->force_ns *= 2;
-        return true;
-    }
     /* Busy threads not in ex->busy were just handed work or are starting:
      * they are about to run. */
     unsigned running = ex->alive - ex->nidle - ex->nbusy;
@@ -324,15 +320,27 @@ static bool pool_stalled(crew_executor_t *ex, pool_thread_t *pt)
         else
             suspects[n++] = b->tid;
     }
-    if (running >= ex->eager)
+    if (n && running < ex->eager) {
+        /* Off the CPU: asleep (a blocked call) or waiting for a CPU (a
+         * loaded machine), which another thread would not help. */
+        pthread_mutex_unlock(&ex->lock);
+        for (unsigned i = 0; i < n && running < ex->eager; i++)
+            running += thread_runnable(suspects[i]);
+        pthread_mutex_lock(&ex->lock);
+    }
+    if (ex->watcher != pt || !ex->queued || ex->progress != seen)
         return false;
-    /* Off the CPU: asleep (a blocked call) or waiting for a CPU (a loaded
-     * machine), which another thread would not help. */
-    pthread_mutex_unlock(&ex->lock);
-    for (unsigned i = 0; i < n && running < ex->eager; i++)
-        running += thread_runnable(suspects[i]);
-    pthread_mutex_lock(&ex->lock);
-    return running < ex->eager && ex->watcher == pt && ex->queued && ex->progress == seen;
+    if (running < ex->eager) {
+        ex->stalls_blocked++;
+        return true;
+    }
+    if (now - seen >= ex->force_ns) {
+        if (ex->force_ns < FORCE_MAX_NS)
+            ex->force_ns *= 2;
+        ex->stalls_forced++;
+        return true;
+    }
+    return false;
 }
 
 /* Lock held. Go idle (as the watcher if watch) until handed work; returns
@@ -892,6 +900,8 @@ int crew_executor_metrics(crew_executor_t *ex, crew_executor_metrics_t *out)
         .jobs_completed = ex->completed,
         .jobs_cancelled = ex->cancelled,
         .jobs_discarded = ex->discarded,
+        .stalls_blocked = ex->stalls_blocked,
+        .stalls_forced = ex->stalls_forced,
     };
     pthread_mutex_unlock(&ex->lock);
     return 0;

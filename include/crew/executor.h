@@ -96,6 +96,12 @@ typedef struct crew_executor_metrics_s {
                                     timed out or executor destroyed): they never ran. */
     uint64_t jobs_discarded;   /**< Calls that ran to the end after their caller
                                     stopped waiting: the result went to discard. */
+    uint64_t stalls_blocked;   /**< Times the pool grew past one busy thread per CPU
+                                    because busy threads were blocked in the kernel. */
+    uint64_t stalls_forced;    /**< Times it grew because nothing progressed for the
+                                    fallback interval (10 ms doubling to 1 s) although
+                                    busy threads were running: calls that spin-wait
+                                    for each other. */
 } crew_executor_metrics_t;
 
 /**
