@@ -1,11 +1,14 @@
 /* crew: time and sleeping.
  *
- * Times are nanoseconds of CLOCK_MONOTONIC (crew_now()). Sleeping tasks are
- * woken by the runtime's reactor thread (crew-reactor), which keeps every
- * pending timer of the runtime in one heap. Timers with equal deadlines fire
- * in the order they were set; the tasks they wake then run in scheduling
- * order, which keeps that order on one worker unless more tasks wake at once
- * than one worker's queue holds (256). */
+ * Times are nanoseconds of CLOCK_MONOTONIC (crew_now()). Each worker keeps
+ * the timers its tasks set in a heap of its own (timers set from outside go
+ * to the runtime's); while a worker is awake the workers fire due timers,
+ * and the reactor thread (crew-reactor) fires them when all workers sleep,
+ * or 1 ms late if every awake worker runs a task that never yields. Timers
+ * with equal deadlines set on the same worker (with one worker: all of
+ * them) fire in the order they were set; the tasks they wake then run in
+ * scheduling order, which keeps that order on one worker unless more tasks
+ * wake at once than one worker's queue holds (256). */
 #ifndef CREW_TIME_H
 #define CREW_TIME_H
 
