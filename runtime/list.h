@@ -1,7 +1,9 @@
 /* An intrusive doubly linked list: a record embeds a crew__link_t and is
  * found back with CREW_CONTAINER_OF. No allocation, O(1) removal of any
  * record; the caller provides the locking. Used by the fd table's waiters
- * (io.c) and the executor's queue, idle threads and space waiters. */
+ * (io.c), the executor's queue, idle threads and space waiters, the wait
+ * queues of the sync primitives (sync/waitq.c) and of channels (sync/chan.c),
+ * and the list of fd tables. */
 #ifndef CREW_RUNTIME_LIST_H
 #define CREW_RUNTIME_LIST_H
 

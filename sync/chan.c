@@ -8,13 +8,7 @@
 
 void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order count_order)
 {
-    n->next = NULL;
-    n->prev = q->tail;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
+    crew__list_push_back(&q->list, &n->link);
     n->linked = 1;
     /* count_order: relaxed where only lock holders read the count; seq_cst
      * for the ring's lock-free readers (chan_ring.c, no lost wakeup). */
@@ -24,14 +18,7 @@ void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order cou
 
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
 {
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        q->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        q->tail = n->prev;
+    crew__list_remove(&q->list, &n->link);
     n->linked = 0;
     atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) - 1,
                           memory_order_relaxed);
@@ -40,7 +27,7 @@ void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
 crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
 {
     crew__chan_node_t *n;
-    while ((n = q->head)) {
+    while ((n = crew__chan_node_of(q->list.head))) {
         crew__chan_q_remove(q, n);
         if (n->sel->single) {
             /* Unlinking it was the claim (chan.h). Relaxed: the waiter reads
@@ -65,7 +52,7 @@ void crew__chan_wake(crew__chan_node_t *list)
 {
     while (list) {
         /* Read before the wake: once it wins, the node's stack may be gone. */
-        crew__chan_node_t *next = list->next;
+        crew__chan_node_t *next = crew__chan_node_of(list->link.next);
         crew__sel_t *sel = list->sel;
         if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
             /* Release: our writes to the waiter's buffers (made under the
@@ -77,10 +64,12 @@ void crew__chan_wake(crew__chan_node_t *list)
 
 bool crew__chan_q_has_other(const crew__chan_q_t *q, const crew__sel_t *self)
 {
-    for (const crew__chan_node_t *n = q->head; n; n = n->next)
+    for (const crew__link_t *l = q->list.head; l; l = l->next) {
+        const crew__chan_node_t *n = CREW_CONTAINER_OF(l, crew__chan_node_t, link);
         if (n->sel != self &&
             atomic_load_explicit(&n->sel->selected, memory_order_relaxed) == CREW_SEL_WAITING)
             return true;
+    }
     return false;
 }
 

@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "list.h"
 #include "park.h"
 #include "scheduler.h"
 
@@ -70,10 +71,10 @@ typedef struct crew__sel {
 #define CREW_SEL_DONE ((uintptr_t)2)
 
 /* A wait-queue node; lives in crew_select_op_t.internal. All fields under
- * the channel's lock, except that a claimed node's next chains it to the
- * claimer's list of wakes (crew__chan_wake). */
+ * the channel's lock, except that a claimed node's link.next chains it to
+ * the claimer's list of wakes (crew__chan_wake). */
 typedef struct crew__chan_node {
-    struct crew__chan_node *prev, *next;
+    crew__link_t link;
     crew__sel_t *sel;
     uintptr_t linked;
 } crew__chan_node_t;
@@ -93,7 +94,7 @@ static inline crew_select_op_t *crew__node_op(crew__chan_node_t *n)
 
 /* A FIFO of waiting operations of one direction. */
 typedef struct crew__chan_q {
-    crew__chan_node_t *head, *tail; /* Under the channel lock. */
+    crew__list_t list; /* Under the channel lock. */
     /* Nodes queued: written under the lock, read without it by the ring's
      * "anyone waiting?" check (chan_ring.c has the ordering argument). */
     _Atomic size_t nwait;
@@ -192,8 +193,13 @@ crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag);
 /* Add a claimed node to a list of wakes (lock held). */
 static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t *n)
 {
-    n->next = *list;
+    n->link.next = *list ? &(*list)->link : NULL;
     *list = n;
+}
+
+static inline crew__chan_node_t *crew__chan_node_of(crew__link_t *l)
+{
+    return l ? CREW_CONTAINER_OF(l, crew__chan_node_t, link) : NULL;
 }
 /* Wake the waiters of a list of claimed nodes; call it after unlocking, and
  * touch neither the channel nor the nodes afterwards. */
