@@ -355,7 +355,7 @@ void crew__timer_remove(crew__timer_t *t)
     pthread_mutex_unlock(&q->lock);
 }
 
-/* Due timers taken off a queue under its lock, delivered after it. */
+/* Due timers taken off a queue, then delivered, under its lock. */
 typedef struct {
     crew__wake_batch_t wakes;
     crew_timer_t *calls, **calls_tail; /* FIFO: deadline order. */
@@ -391,8 +391,12 @@ static void take_due(crew__timerq_t *q, int64_t now, uint64_t max, due_t *d)
     publish_top(q);
 }
 
-/* Make d's tasks runnable and start its callbacks; after the lock is dropped
- * (a cross-thread push and notify each). */
+/* Make d's tasks runnable and start its callbacks; the queue's lock held.
+ * Under it because the workers and the reactor fire the same queue: two
+ * firers delivering at once could interleave their batches, and a timer
+ * taken later could then start before one taken earlier (seen under TSan:
+ * callbacks out of deadline order with one worker). A delivery is a few
+ * inbox and injection-queue pushes, and a futex wake at most per worker. */
 static void deliver(crew__reactor_t *r, due_t *d)
 {
     crew__wake_batch_flush(&d->wakes, r->rt, true);
@@ -434,8 +438,8 @@ int64_t crew__timer_fire(crew__reactor_t *r, int64_t now)
         pthread_mutex_lock(&q->lock);
         take_due(q, now, UINT64_MAX, &d);
         count_fired(&q->fired_by_reactor, d.n);
-        pthread_mutex_unlock(&q->lock);
         deliver(r, &d);
+        pthread_mutex_unlock(&q->lock);
     }
     /* Rule 4: publish when we wake, then look at the queues again; an adder
      * publishes its timer, then reads armed. One of us sees the other. The
@@ -469,8 +473,8 @@ static bool poll_queue(crew__reactor_t *r, crew__timerq_t *q, int64_t *now)
     due_t d;
     take_due(q, *now, CREW_TIMER_POLL_MAX, &d);
     count_fired(&q->fired_by_workers, d.n);
-    pthread_mutex_unlock(&q->lock);
     deliver(r, &d);
+    pthread_mutex_unlock(&q->lock);
     return d.n > 0;
 }
 
