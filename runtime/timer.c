@@ -12,8 +12,9 @@
  * (Most timers are removed, not fired: every deadline scope that ends in
  * time removes one.) The timer record lives in the sleeper's frame, so a
  * sleep allocates nothing (unless the heap must grow). Due timers are
- * claimed under their queue's mutex, which is what lets a sleeper that woke
- * for another reason (a cancel) unregister safely (park.h rule 4).
+ * claimed and delivered under their queue's mutex, which is what lets a
+ * sleeper that woke for another reason (a cancel) unregister safely (park.h
+ * rule 4), and keeps the batches of two firers from interleaving.
  *
  * Who fires (docs/architecture.md, Timers, has the measurements):
  *  1. While any worker is awake, the workers do: at every 61st scheduling
