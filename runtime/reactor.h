@@ -123,11 +123,13 @@ void crew__timer_drop_callbacks(crew__reactor_t *r);
 /* Reactor thread: wake every timer due at now; return when the reactor must
  * wake next (crew_now() time), or -1 when no timer is pending. */
 int64_t crew__timer_fire(crew__reactor_t *r, int64_t now);
-/* Worker self of r's runtime: fire some of the due timers of every queue,
- * its own first, to the workers that last ran their tasks (timer.c rule 1).
- * Cheap when none is due: a relaxed load per queue, and a clock read if a
- * timer is pending. True if it fired any. */
-bool crew__timer_poll(crew__reactor_t *r, unsigned self);
+/* Worker self of r's runtime: fire some of the due timers of its own queue,
+ * the runtime's, and the other workers' (all of them if turn is NULL, else
+ * one, chosen by *turn, which it advances), to the workers that last ran
+ * their tasks (timer.c rule 1). Cheap when none is due: a relaxed load per
+ * queue looked at, and a clock read if a timer is pending. True if it fired
+ * any. */
+bool crew__timer_poll(crew__reactor_t *r, unsigned self, unsigned *turn);
 /* Timers fired so far by the workers, or by the reactor. */
 uint64_t crew__timer_fired(const crew__reactor_t *r, bool by_workers);
 /* The last awake worker is about to park: if timers are pending, make the

@@ -61,9 +61,11 @@
  *     worker costs ~13 us of CPU, so a busy owner's inbox does not cause
  *     one.]
  *  9. Timers are fired by the workers while any is awake: every 61st
- *     decision (rule 4's tick, direct switches included) and every round of
- *     an idle search, a worker fires the due timers into its own queue
- *     (timer.c rule 1). The reactor only backstops them. [The reactor is a
+ *     decision (rule 4's tick, direct switches included) a worker looks at
+ *     its own timer heap, the runtime's and one other worker's in turn, and
+ *     every round of an idle search at all of them, and fires what is due
+ *     to the workers that last ran the tasks (timer.c rule 1). The reactor
+ *     only backstops them. [The reactor is a
  *     third thread competing for the workers' cores; Tokio likewise fires
  *     its timer wheel on the workers.] */
 #include "scheduler.h"
@@ -336,7 +338,7 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w)
     crew_task_t *t;
     w->tick++;
     if (w->tick % CREW_GLOBAL_INTERVAL == 0) {
-        crew__timer_poll(&w->rt->reactor, w->index); /* Rule 9. */
+        crew__timer_poll(&w->rt->reactor, w->index, &w->timer_turn); /* Rule 9. */
         if ((t = take_global(w, 1)))
             return t;
     }
@@ -527,7 +529,7 @@ static bool direct_allowed(crew__worker_t *w)
     w->tick++;
     if (w->tick % CREW_GLOBAL_INTERVAL != 0)
         return true;
-    crew__timer_poll(&w->rt->reactor, w->index); /* Rule 9: behind the switch. */
+    crew__timer_poll(&w->rt->reactor, w->index, &w->timer_turn); /* Rule 9. */
     return crew__inject_len(&w->rt->inject) == 0 &&
            !atomic_load_explicit(&w->inbox, memory_order_relaxed);
 }

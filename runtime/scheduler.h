@@ -49,6 +49,7 @@ struct crew__worker {
     unsigned index;
     uint32_t tick;                  /* Scheduling decisions made; drives the fairness rule. */
     uint32_t next_streak;           /* Consecutive runs from the next slot. */
+    unsigned timer_turn;            /* Which other worker's timer heap the next poll looks at. */
     bool searching;                 /* Counted in the runtime's searching workers. */
     bool next_resumed;              /* The task last placed in `next` was a wake, not a spawn. */
     uint64_t rng;                   /* Victim choice. */

@@ -18,10 +18,11 @@
  *
  * Who fires (docs/architecture.md, Timers, has the measurements):
  *  1. While any worker is awake, the workers do: at every 61st scheduling
- *     decision and every round of an idle search, a worker compares each
- *     queue's earliest deadline (next_due, one relaxed load each; its own
- *     queue first) with the clock and fires up to half a ring of due timers
- *     from each, to the inboxes of the workers that last ran the tasks.
+ *     decision a worker compares the earliest deadline (next_due, one
+ *     relaxed load) of its own queue, the runtime's and one other worker's
+ *     (in turn) with the clock, and in every round of an idle search that of
+ *     every queue; it fires up to half a ring of due timers from each, to
+ *     the inboxes of the workers that last ran the tasks.
  *     [On machines with as many cores as workers the reactor is a third
  *     busy thread: firing there cost a reactor round per 50 us grid step
  *     and a cross-thread hand-over per batch, and a reactor preempted while
@@ -479,16 +480,25 @@ static bool poll_queue(crew__reactor_t *r, crew__timerq_t *q, int64_t *now)
     return d.n > 0;
 }
 
-bool crew__timer_poll(crew__reactor_t *r, unsigned self)
+bool crew__timer_poll(crew__reactor_t *r, unsigned self, unsigned *turn)
 {
     int64_t now = 0;
-    /* Its own queue first; then the others, whose owners may be asleep
-     * (waking one for its timers costs more than running them here) or
-     * busy in a task that does not yield. */
+    /* Its own queue first, then the runtime's; then the other workers',
+     * whose owners may be asleep (waking one for its timers costs more than
+     * running them here) or busy in a task that does not yield: all of them
+     * when searching (turn NULL), else one per call in turn, so that a busy
+     * worker's poll costs a bounded number of loads of other cores' lines
+     * however many workers there are. */
     bool fired = poll_queue(r, &r->qs[self], &now);
-    for (unsigned i = 0; i < r->nq; i++)
-        if (i != self)
-            fired |= poll_queue(r, &r->qs[i], &now);
+    fired |= poll_queue(r, &r->qs[r->nq - 1], &now);
+    unsigned others = r->nq - 2; /* Workers but self. */
+    if (!others)
+        return fired;
+    unsigned from = turn ? (*turn)++ % others : 0, count = turn ? 1 : others;
+    for (unsigned k = 0; k < count; k++) {
+        unsigned i = (from + k) % others;
+        fired |= poll_queue(r, &r->qs[i < self ? i : i + 1], &now);
+    }
     return fired;
 }
 

@@ -31,7 +31,7 @@ static crew_task_t *find_work(crew__worker_t *w, crew_task_t **seen)
             uint64_t deadline = now_ns() + CREW_SPIN_NS;
             do {
                 /* Due timers first (scheduler.c rule 9): they queue here. */
-                crew_task_t *t = crew__timer_poll(&rt->reactor, w->index)
+                crew_task_t *t = crew__timer_poll(&rt->reactor, w->index, NULL)
                                      ? crew__sched_next_local(w)
                                      : NULL;
                 if (!t)
