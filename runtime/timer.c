@@ -283,9 +283,10 @@ void crew__timer_fini(crew__reactor_t *r)
 /* Double the heap and the cell table; its lock held. */
 static int grow(crew__timerq_t *q)
 {
-    uint32_t cap = q->cap ? 2 * q->cap : 256;
-    if (cap >= CREW_TIMER_NONE)
+    /* Cells are numbered in 32 bits, CREW_TIMER_NONE excepted. */
+    if (q->cap > UINT32_MAX / 4)
         return -ENOMEM;
+    uint32_t cap = q->cap ? 2 * q->cap : 256;
     slot_t *h = crew__alloc(cap * sizeof *h, _Alignof(slot_t));
     struct crew__timer_cell *c = crew__alloc(cap * sizeof *c, _Alignof(struct crew__timer_cell));
     if (!h || !c) {
