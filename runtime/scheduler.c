@@ -65,9 +65,9 @@
  *     its own timer heap, the runtime's and one other worker's in turn, and
  *     every round of an idle search at all of them, and fires what is due
  *     to the workers that last ran the tasks (timer.c rule 1). The reactor
- *     only backstops them. [The reactor is a
- *     third thread competing for the workers' cores; Tokio likewise fires
- *     its timer wheel on the workers.] */
+ *     only backstops them. [The reactor is a third thread competing for
+ *     the workers' cores; Tokio likewise fires its timer wheel on the
+ *     workers.] */
 #include "scheduler.h"
 
 #include "park.h"

@@ -30,7 +30,7 @@ static crew_task_t *find_work(crew__worker_t *w, crew_task_t **seen)
         if (crew__idle_begin_search(w)) {
             uint64_t deadline = now_ns() + CREW_SPIN_NS;
             do {
-                /* Due timers first (scheduler.c rule 9): they queue here. */
+                /* Due timers first (scheduler.c rule 9): what they wake may be ours. */
                 crew_task_t *t = crew__timer_poll(&rt->reactor, w->index, NULL)
                                      ? crew__sched_next_local(w)
                                      : NULL;
