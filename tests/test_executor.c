@@ -632,15 +632,17 @@ static void test_executor_blocked_beyond_cpus(void **state)
         assert_int_equal(mt.jobs_completed, (uint64_t)want * (round + 1));
     }
     /* Each call past the CPU count got its thread from a watcher's stall
-     * (3 per round where the pool hands out 2 at once). They were found blocked, not merely late: only a
+     * (3 per round where the pool hands out 2 at once; more when a thread
+     * of round 1 was still finishing as round 2 began, which TSan's pace
+     * makes likely). They were found blocked, not merely late: only a
      * machine so loaded that a thread that took its call could not reach
-     * its wait for 10 ms makes one a forced growth, never all six. */
+     * its wait for 10 ms makes one a forced growth, never all of them. */
     crew_executor_metrics_t mt = metrics(m.ex);
     fprintf(stderr, "# stalls: %llu blocked, %llu forced\n",
             (unsigned long long)mt.stalls_blocked, (unsigned long long)mt.stalls_forced);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int eager = cpus < 1 ? 1 : cpus > want ? want : (int)cpus;
-    assert_int_equal(mt.stalls_blocked + mt.stalls_forced, (uint64_t)(want - eager) * 2);
+    assert_true(mt.stalls_blocked + mt.stalls_forced >= (uint64_t)(want - eager) * 2);
     assert_true(mt.stalls_blocked >= (want > eager));
     assert_int_equal(crew_rt_destroy(rt), 0);
     assert_int_equal(crew_executor_destroy(m.ex), 0);
