@@ -164,9 +164,12 @@ static void test_sched_fair_yield_local(void **state)
     assert_int_equal(atomic_load(&f.done), f.n);
 }
 
-/* One spinner per worker, then short tasks injected one at a time from this
+/* Two spinners per worker, then short tasks injected one at a time from this
  * thread: a worker whose local queue never empties must still take work
- * from the injection queue (every 61st decision, scheduler.c rule 4). */
+ * from the injection queue (every 61st decision, scheduler.c rule 4). Two:
+ * with one, a yielding spinner is not in its ring when its worker picks the
+ * next task, so the worker finds the ring empty and looks at the injection
+ * queue anyway; the test then passed without the 61-tick rule. */
 static void test_sched_fair_yield_injected(void **state)
 {
     crew_test_watchdog(60);
@@ -178,14 +181,15 @@ static void test_sched_fair_yield_injected(void **state)
      * help; only a hang-sized cap is fair, as in test_sched_fair_yield_local. */
     struct fair f = { .n = 200, .cap = w == 1 ? 100000 : 200000000, .injected = true };
     crew_rt_t *rt = tc_rt_create();
-    crew_task_t *spin[64];
-    assert_true(w <= 64);
-    for (unsigned i = 0; i < w; i++)
+    crew_task_t *spin[128];
+    unsigned nspin = 2 * w;
+    assert_true(nspin <= 128);
+    for (unsigned i = 0; i < nspin; i++)
         assert_int_equal(crew_rt_spawn(rt, spinner, &f, NULL, &spin[i]), 0);
     /* The spinners run before the short tasks come (bounded by the watchdog:
      * a spinner that never starts is a failure too). Whether they occupy
      * every worker is test_sched_all_workers_used's business. */
-    while (atomic_load(&f.started) < (int)w)
+    while (atomic_load(&f.started) < (int)nspin)
         sched_yield();
     fprintf(stderr, "# spinners seen on workers %#lx\n", atomic_load(&f.workers_seen));
     for (long i = 0; i < f.n; i++) {
@@ -199,7 +203,7 @@ static void test_sched_fair_yield_injected(void **state)
         atomic_store(&f.pending, i + 1);
         assert_int_equal(crew_join(t, NULL), 0);
     }
-    for (unsigned i = 0; i < w; i++)
+    for (unsigned i = 0; i < nspin; i++)
         assert_int_equal(crew_join(spin[i], NULL), 0);
     assert_int_equal(crew_rt_destroy(rt), 0);
     fprintf(stderr, "# most yields of a spinner while an injected task waited: %lu\n",
