@@ -271,13 +271,13 @@ void crew__stack_cache_flush(crew__stack_pool_t *p, crew__stack_cache_t *c)
 {
     pthread_mutex_lock(&p->lock);
     for (int cls = 0; cls < CREW_STACK_CLASSES; cls++) {
-        while (c->head[cls]) {
-            crew__stack_t *s = c->head[cls];
-            c->head[cls] = s->next;
-            s->next = p->head[cls];
-            p->head[cls] = s;
-            p->count[cls]++;
-        }
+        crew__stack_t *last = c->head[cls];
+        if (!last)
+            continue;
+        while (last->next)
+            last = last->next;
+        pool_push(p, cls, c->head[cls], last, c->count[cls]);
+        c->head[cls] = NULL;
         c->count[cls] = 0;
     }
     pthread_mutex_unlock(&p->lock);
