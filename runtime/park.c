@@ -10,12 +10,14 @@ uint64_t crew__park_arm(crew_task_t *t)
 {
     uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
     unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
-    /* seq_cst: the cancellation handshake (park.h) needs this store ordered
-     * before the caller's read of the cancel flag. The waiter record that
-     * carries seq reaches other wakers through the source's own
-     * synchronisation (its lock or a release/acquire pair). */
-    atomic_exchange_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
-                             memory_order_seq_cst);
+    /* Relaxed, and a plain store: no other thread writes the word now (a
+     * wake's CAS needs an ARMED or PARKED word of its own wait, and the last
+     * wait ended WOKEN). The cancellation handshake orders the PARKED CAS,
+     * not this store (park.h). The waiter record that carries seq reaches
+     * wakers through the source's own synchronisation (its lock or a
+     * release/acquire pair), which also carries this store to them. */
+    atomic_store_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
+                          memory_order_relaxed);
     return seq;
 }
 
@@ -131,12 +133,9 @@ static void mark_expired(crew_task_t *t)
         owner->expired = 1;
 }
 
-int crew__suspend_check(crew_task_t *t)
+int crew__suspend_status(crew_task_t *t)
 {
-    /* seq_cst: pairs with crew_task_cancel (park.h), and with the
-     * shutdown's store of cancel_all (registry.h). */
-    if (!t->shield && (atomic_load_explicit(&t->cancelled, memory_order_seq_cst) ||
-                       atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst)))
+    if (crew__cancel_pending(t))
         return -ECANCELED;
     if (t->scope) {
         int64_t d = crew__deadline_of(t);

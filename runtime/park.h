@@ -25,10 +25,17 @@
  * compares, so a shielded wait can never return "cancelled".
  *
  * Cancellation (task.c): the canceller sets the task's sticky flag, then reads
- * the park word and, if the task waits, tries a CANCEL wake. The task arms
- * (a seq_cst exchange) and then reads the flag. Both sides are seq_cst, so
- * either the task sees the flag and does not wait, or the canceller sees the
- * armed word and wakes it. */
+ * the park word and, if the task waits, tries a CANCEL wake. The task looks
+ * at the flag when it arms (crew__waiter_prepare), which catches most
+ * cancels early, but the arm is a plain store that this look is not ordered
+ * after. The look that decides comes after the park is published: the
+ * worker CASes ARMED -> PARKED and then reads the flag, both seq_cst
+ * (crew__sched_finish). In the single total order of seq_cst operations,
+ * either that read comes after the canceller's store and sees the flag (the
+ * worker then wakes the task with CANCEL itself), or it comes before, and
+ * then the CAS precedes the canceller's read of the park word, which sees
+ * PARKED (or a later wait or wake) and wakes the task. So a cancel is never
+ * lost, and the arm of every wait saves a locked instruction. */
 #ifndef CREW_RUNTIME_PARK_H
 #define CREW_RUNTIME_PARK_H
 
@@ -37,6 +44,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "scheduler.h"
 
 /* Why a waiter woke. Values fit in 13 bits; 0 is never a cause. */
 enum crew__cause {
@@ -84,10 +92,30 @@ int crew__waiter_park(crew__waiter_t *w);
  * (timer.c); returns the wake's cause, or -ENOMEM. */
 int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause);
 
+/* Whether t has a cancellation it must see at a suspension point: its own or
+ * the shutdown's (outside a shield region). seq_cst: pairs with
+ * crew_task_cancel (above), and with the shutdown's store of cancel_all
+ * (registry.h). */
+static inline bool crew__cancel_pending(const crew_task_t *t)
+{
+    return !t->shield && (atomic_load_explicit(&t->cancelled, memory_order_seq_cst) ||
+                          atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst));
+}
+
+/* crew__suspend_check past its inline test: cancellation and deadlines. */
+int crew__suspend_status(crew_task_t *t);
+
 /* What a suspension point of t must return before waiting: -ECANCELED if it
  * is cancelled (outside a shield region), -ETIMEDOUT if a deadline scope that
- * applies at its shield depth has expired, else 0. Marks the expired scope. */
-int crew__suspend_check(crew_task_t *t);
+ * applies at its shield depth has expired, else 0. Marks the expired scope.
+ * Inline for the common case (every channel operation makes this check):
+ * no deadline scope and nothing cancelled. */
+static inline int crew__suspend_check(crew_task_t *t)
+{
+    if (crew__likely(!t->scope) && !crew__cancel_pending(t))
+        return 0;
+    return crew__suspend_status(t);
+}
 
 /* The earliest deadline of t's scopes that apply at its current shield
  * depth (time.h), or INT64_MAX. */
