@@ -6,14 +6,14 @@
 
 /* ---- Wait queues (channel lock held) ---- */
 
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order count_order)
+void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
 {
     crew__list_push_back(&q->list, &n->link);
     n->linked = 1;
-    /* count_order: relaxed where only lock holders read the count; seq_cst
-     * for the ring's lock-free readers (chan_ring.c, no lost wakeup). */
+    /* Relaxed: the ring's readers outside the lock order it through the
+     * lock word (chan_ring.c, "No lost wakeup"). */
     atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) + 1,
-                          count_order);
+                          memory_order_relaxed);
 }
 
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)

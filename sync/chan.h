@@ -96,7 +96,7 @@ static inline crew_select_op_t *crew__node_op(crew__chan_node_t *n)
 typedef struct crew__chan_q {
     crew__list_t list; /* Under the channel lock. */
     /* Nodes queued: written under the lock, read without it by the ring's
-     * "anyone waiting?" check (chan_ring.c has the ordering argument). */
+     * "anyone waiting?" checks (chan_ring.c has the ordering argument). */
     _Atomic size_t nwait;
 } crew__chan_q_t;
 
@@ -159,8 +159,10 @@ static inline void crew__chan_pause(unsigned *spins)
 static inline void crew__chan_lock(crew_chan_t *ch)
 {
     unsigned spins = 0;
-    /* Acquire: pairs with the release in crew__chan_unlock. */
-    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_acquire))
+    /* seq_cst: a waiter's lock is part of the ring's no-lost-wakeup argument
+     * (chan_ring.c; the same instruction as acquire on x86). Acquire: pairs
+     * with the release in crew__chan_unlock. */
+    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst))
         while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
             crew__chan_pause(&spins);
 }
@@ -182,8 +184,8 @@ static inline void crew__chan_copy(void *dst, const void *src, size_t n)
 }
 
 /* ---- Wait queues (chan.c); the channel lock is held. ---- */
-/* Queue n; count_order is the order of the store that counts it in nwait. */
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n, memory_order count_order);
+/* Queue n. */
+void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n);
 void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n);
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim

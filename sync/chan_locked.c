@@ -155,8 +155,7 @@ bool crew__locked_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *s
     else
         ready = ch->closed || ch->count || crew__chan_q_has_other(&ch->sendq, sel);
     if (!ready)
-        crew__chan_q_push(op->dir == CREW_SELECT_SEND ? &ch->sendq : &ch->recvq, crew__op_node(op),
-                          memory_order_relaxed);
+        crew__chan_q_push(op->dir == CREW_SELECT_SEND ? &ch->sendq : &ch->recvq, crew__op_node(op));
     crew__chan_unlock(ch);
     return ready;
 }

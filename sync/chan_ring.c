@@ -24,19 +24,24 @@
  * found equal, so the ring was empty at the tail read (below), and the
  * claimed receiver was waiting then; send and receive take effect there.
  *
- * No lost wakeup. A waiter queues its node under the channel lock, counting
- * itself in nwait with a seq_cst store, and then looks at head/tail again
- * with seq_cst loads (crew__ring_register). Every successful push or pop
- * moves tail or head with a seq_cst CAS and then reads the other side's
- * nwait with a seq_cst load. In the single total order S of seq_cst
- * operations, either the waiter's position load comes after the CAS, and
- * sees it; or it comes before, and then the nwait store (before the load)
- * precedes the CAS and the nwait load after it, which therefore sees the
- * store or a later value of nwait, counted under the lock by another waiter
- * that must also be found. So either the waiter sees the item or free slot
- * and aborts its wait, or the operation sees nwait > 0, takes the lock,
- * finds the node and claims it. On x86 the seq_cst CAS and load cost what
- * relaxed ones do: an operation with nobody waiting pays no fence at all.
+ * No lost wakeup. A waiter takes the channel lock (a seq_cst exchange L),
+ * queues its node and counts itself in nwait (a plain store), unlocks, and
+ * then looks at head/tail again with seq_cst loads P (crew__ring_register).
+ * Every successful push or pop moves tail or head with a seq_cst CAS C and
+ * then looks for waiters (waiters_after_move): a seq_cst load K of the lock
+ * word, waiting for it to read unlocked, then a load of nwait. In the
+ * single total order S of seq_cst operations, either P comes after C, and
+ * the waiter sees the item or free slot and aborts its wait; or P comes
+ * before C, and then L < P < C < K in S, so K reads L's value or a later
+ * one of the lock word: held (the operation waits for the unlock), or an
+ * unlock that comes after L. Reading an unlock, with acquire, makes the
+ * waiter's critical section (its nwait store) happen before the nwait load,
+ * which then sees the waiter counted (or a later value, by another waiter
+ * that is found as well, or by the claim or abort that ended its wait). So
+ * either the waiter aborts, or the operation sees nwait > 0, takes the
+ * lock, finds the node and claims it. The waiter pays one locked
+ * instruction (the lock) and the operation none: on x86 the seq_cst CAS and
+ * loads cost what relaxed ones do, and the lock word shares nwait's line.
  *
  * Linearizable "empty" and "full". A position is read with acquire (it was
  * written by a seq_cst CAS, which thereby precedes everything after the
@@ -171,6 +176,19 @@ static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void 
     }
 }
 
+/* Whether q has waiters, after a successful push or pop moved a position
+ * with its seq_cst CAS ("No lost wakeup", top of file). */
+static inline bool waiters_after_move(crew_chan_t *ch, crew__chan_q_t *q)
+{
+    unsigned spins = 0;
+    /* seq_cst: K of "No lost wakeup"; acquire for the unlock it reads.
+     * Another party's critical section is a few dozen instructions. */
+    while (atomic_load_explicit(&ch->lock, memory_order_seq_cst))
+        crew__chan_pause(&spins);
+    /* Relaxed: ordered by the acquire above. */
+    return atomic_load_explicit(&q->nwait, memory_order_relaxed) != 0;
+}
+
 /* A receiver waits: if the ring is empty, give it the item directly (a DONE
  * claim). False if there was no one to claim or the ring was not empty.
  * Out of line, like take_from_sender: the lock-free fast path stays lean. */
@@ -213,7 +231,7 @@ static __attribute__((noinline)) void take_from_sender(crew_chan_t *ch)
             /* This push owes the receivers the check every push makes
              * (crew__ring_try_send); the lock is already held. */
             crew__chan_node_t *r;
-            if (rc == 0 && atomic_load_explicit(&ch->recvq.nwait, memory_order_seq_cst) &&
+            if (rc == 0 && atomic_load_explicit(&ch->recvq.nwait, memory_order_relaxed) &&
                 (r = crew__chan_q_claim(&ch->recvq, 0)))
                 crew__chan_defer(&wakes, r);
         }
@@ -229,8 +247,7 @@ int crew__ring_try_send(crew_chan_t *ch, const void *item)
     if (atomic_load_explicit(&ch->recvq.nwait, memory_order_relaxed) && hand_to_receiver(ch, item))
         return 0;
     int rc = ring_push(ch, item);
-    /* seq_cst: the load half of the no-lost-wakeup pair (top of file). */
-    if (rc == 0 && atomic_load_explicit(&ch->recvq.nwait, memory_order_seq_cst))
+    if (rc == 0 && waiters_after_move(ch, &ch->recvq))
         crew__ring_notify(ch, &ch->recvq);
     return rc;
 }
@@ -238,8 +255,7 @@ int crew__ring_try_send(crew_chan_t *ch, const void *item)
 int crew__ring_try_recv(crew_chan_t *ch, void *item)
 {
     int rc = ring_pop(ch, item);
-    /* seq_cst: the load half of the no-lost-wakeup pair (top of file). */
-    if (rc == 0 && atomic_load_explicit(&ch->sendq.nwait, memory_order_seq_cst))
+    if (rc == 0 && waiters_after_move(ch, &ch->sendq))
         take_from_sender(ch);
     return rc;
 }
@@ -259,11 +275,10 @@ bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel
 {
     bool send = op->dir == CREW_SELECT_SEND;
     crew__chan_node_t *n = crew__op_node(op);
+    /* The lock's seq_cst exchange, then seq_cst loads of the positions: the
+     * waiter's half of "No lost wakeup" (top of file). */
     crew__chan_lock(ch);
-    /* seq_cst store of the count, then seq_cst loads of the positions: the
-     * waiter's half of the no-lost-wakeup pair (a store, not a fence: on
-     * x86 one locked instruction instead of a plain store plus mfence). */
-    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n, memory_order_seq_cst);
+    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n);
     crew__chan_unlock(ch);
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
     size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
