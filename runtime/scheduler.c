@@ -484,7 +484,7 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
 {
     if (!prev)
         return;
-    if (crew__unlikely(!crew__stack_canary_ok(prev->stack)))
+    if (crew__unlikely(!crew__stack_canary_ok(&w->rt->stacks, prev->stack)))
         crew__overflow_report(prev);
     switch (prev->post) {
     case CREW_POST_REQUEUE:

@@ -106,6 +106,7 @@ int crew__stack_pool_init(crew__stack_pool_t *p)
         return -rc;
     p->mode = probe_mode();
     atomic_init(&p->last_mode, (int)p->mode);
+    atomic_init(&p->canaries, false);
     return 0;
 }
 
@@ -191,8 +192,10 @@ static crew__stack_t *map_stacks(crew__stack_pool_t *p, int cls)
         s->cls = (uint8_t)cls;
         s->guard = (uint8_t)mode;
         s->next = i + 1 < n ? &m->stacks[i + 1] : NULL;
-        if (mode == CREW_GUARD_CANARY)
+        if (mode == CREW_GUARD_CANARY) {
             *(uint64_t *)s->lo = CREW_STACK_CANARY;
+            atomic_store_explicit(&p->canaries, true, memory_order_relaxed);
+        }
     }
     pthread_mutex_lock(&p->lock);
     m->next = p->maps;

@@ -46,6 +46,10 @@ typedef struct crew__stack_pool {
     struct crew__stack_map *maps;            /* Under lock: every mapping, for destroy. */
     crew_guard_mode_t mode;                  /* Wanted mode (set at init). */
     _Atomic int last_mode;                   /* Mode of the most recently carved stack. */
+    /* Set (relaxed, never cleared) once a canary stack is carved, before
+     * it can reach a task: the pool's lock, or the carving worker running
+     * it, orders it before any switch away from such a stack. */
+    _Atomic bool canaries;
     _Atomic uint64_t stacks_mapped;
     _Atomic uint64_t bytes_mapped;
 } crew__stack_pool_t;
@@ -86,11 +90,14 @@ static inline size_t crew__stack_colored_size(const crew__stack_t *s)
     return s->size - (size_t)(h >> 28) * CREW_CACHELINE;
 }
 
-/* Canary mode: the word at the usable low end. */
+/* Canary mode: the word at the usable low end. p: the stack's pool, whose
+ * flag spares the stack's record (a line of its own, on every switch) when
+ * no stack has a canary. */
 #define CREW_STACK_CANARY 0xC7E3D15EA5E5C0DEull
-static inline bool crew__stack_canary_ok(const crew__stack_t *s)
+static inline bool crew__stack_canary_ok(crew__stack_pool_t *p, const crew__stack_t *s)
 {
-    return s->guard != CREW_GUARD_CANARY || *(const uint64_t *)s->lo == CREW_STACK_CANARY;
+    return !atomic_load_explicit(&p->canaries, memory_order_relaxed) ||
+           s->guard != CREW_GUARD_CANARY || *(const uint64_t *)s->lo == CREW_STACK_CANARY;
 }
 
 /* Is addr inside s's guard page (or the canary word in canary mode)? For the

@@ -241,7 +241,7 @@ void crew__task_entry(void *prev)
         t->status = -ECANCELED;
     /* Canary mode: check before anyone can see the task finish, or a joiner
      * could act on the result of a task that wrote past its stack. */
-    if (crew__unlikely(!crew__stack_canary_ok(t->stack)))
+    if (crew__unlikely(!crew__stack_canary_ok(&t->rt->stacks, t->stack)))
         crew__overflow_report(t);
     task_complete(t);
     /* The body may have migrated: ask again which worker we are on. */
