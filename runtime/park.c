@@ -86,7 +86,12 @@ void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt, bool home)
 
 int crew__waiter_prepare(crew__waiter_t *w)
 {
-    w->task = crew__task_self();
+    return crew__waiter_prepare_as(w, crew__task_self());
+}
+
+int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self)
+{
+    w->task = self;
     if (!w->task) {
         w->seq = 0;
         atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
@@ -160,20 +165,7 @@ int crew__wake_status(crew_task_t *t, int cause)
     return 0;
 }
 
-/* The cause of the wake that ended the task's wait. */
-static int task_wake_cause(crew_task_t *t)
-{
-    /* The task may run on another worker now; its park word is its own. */
-    return crew__park_cause(atomic_load_explicit(&t->park, memory_order_acquire));
-}
-
-int crew__waiter_park(crew__waiter_t *w)
-{
-    crew__sched_park(w->task);
-    return task_wake_cause(w->task);
-}
-
-int crew__waiter_wait(crew__waiter_t *w)
+int crew__waiter_wait_slow(crew__waiter_t *w)
 {
     if (w->task) {
         int64_t deadline = crew__deadline_of(w->task);
@@ -194,7 +186,7 @@ int crew__waiter_wait(crew__waiter_t *w)
 int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next)
 {
     crew__sched_park_to(w->task, next);
-    return task_wake_cause(w->task);
+    return crew__task_wake_cause(w->task);
 }
 
 bool crew__waiter_wake(crew__waiter_t *w, int cause)

@@ -75,18 +75,24 @@ struct crew__waiter {
  * suspension point of the calling task must return without waiting
  * (crew__suspend_check): it must then register nowhere. */
 int crew__waiter_prepare(crew__waiter_t *w);
+/* The same for a caller that knows it is self (crew__task_self(), NULL on a
+ * plain thread). */
+int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self);
 
 /* Wait until a wake wins; returns its cause. A task parks (a suspension
  * point), and a deadline scope's timer may end the wait with cause TIMEOUT;
- * a plain thread blocks. */
-int crew__waiter_wait(crew__waiter_t *w);
+ * a plain thread blocks. (Inline, below.) */
+static inline int crew__waiter_wait(crew__waiter_t *w);
+/* crew__waiter_wait for a thread, or a task in a deadline scope. */
+int crew__waiter_wait_slow(crew__waiter_t *w);
+
+/* Park a task waiter with no deadline timer; returns the wake's cause.
+ * (Inline, below.) */
+static inline int crew__waiter_park(crew__waiter_t *w);
 
 /* As crew__waiter_wait for a task waiter, but switch straight to next, a
  * runnable task taken off this worker's queues (scheduler.c rule 7). */
 int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next);
-
-/* Park a task waiter with no deadline timer; returns the wake's cause. */
-int crew__waiter_park(crew__waiter_t *w);
 
 /* Park a task waiter with a timer that wakes it with cause at deadline
  * (timer.c); returns the wake's cause, or -ENOMEM. */
@@ -165,6 +171,29 @@ static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocance
 static inline int crew__park_cause(uint64_t word)
 {
     return (int)((word >> 3) & 0x1FFF);
+}
+
+/* The cause of the wake that ended t's wait, read by t once it runs again. */
+static inline int crew__task_wake_cause(crew_task_t *t)
+{
+    /* Acquire: pairs with the winning wake's release. The task may run on
+     * another worker now; its park word is its own. */
+    return crew__park_cause(atomic_load_explicit(&t->park, memory_order_acquire));
+}
+
+static inline int crew__waiter_park(crew__waiter_t *w)
+{
+    crew__sched_park(w->task);
+    return crew__task_wake_cause(w->task);
+}
+
+/* Inline for a task outside any deadline scope: no frame of its own on the
+ * parked task's stack, which every switch back to it reads. */
+static inline int crew__waiter_wait(crew__waiter_t *w)
+{
+    if (w->task && !w->task->scope)
+        return crew__waiter_park(w);
+    return crew__waiter_wait_slow(w);
 }
 
 /* A tiny spin lock for wait sources whose critical sections are a few

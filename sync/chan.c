@@ -204,15 +204,14 @@ static int chan_op(crew_chan_t *ch, int dir, void *item)
 {
     if (!ch || !item)
         return -EINVAL;
-    int rc = crew__chan_suspend_check();
+    crew_task_t *self = crew__task_self();
+    int rc = crew__chan_suspend_check(self);
     if (rc)
         return rc;
-    crew_select_op_t op = { .chan = ch, .dir = dir, .item = item };
-    rc = crew__chan_try_op(&op);
+    rc = crew__chan_try(ch, dir, item);
     if (rc != -EAGAIN)
         return rc;
-    rc = crew__select_wait(&op, 1);
-    return rc < 0 ? rc : op.status;
+    return crew__chan_wait(ch, dir, item, self);
 }
 
 int crew_chan_send(crew_chan_t *ch, const void *item)

@@ -232,27 +232,33 @@ size_t crew__ring_len(const crew_chan_t *ch);
 void crew__ring_drain(crew_chan_t *ch);
 void crew__locked_drain(crew_chan_t *ch);
 
-/* The waiting part of a send, receive or select (select.c); ops already
- * validated, the fast path already failed once. */
-int crew__select_wait(crew_select_op_t *ops, size_t n);
+/* The waiting part of a plain send or receive by self (NULL: a plain
+ * thread), as a one-operation select (select.c); arguments already
+ * validated, the fast path already failed once. Returns the status the call
+ * returns. Out of line, with the operation's record in its own frame: the
+ * fast path keeps a small frame, and a parked task a shallow stack. */
+int crew__chan_wait(crew_chan_t *ch, int dir, void *item, crew_task_t *self);
 
 /* The check every waiting channel call makes first, even when it need not
  * wait (as crew_join does): -ECANCELED, -ETIMEDOUT or 0; 0 on a plain thread. */
-static inline int crew__chan_suspend_check(void)
+static inline int crew__chan_suspend_check(crew_task_t *self)
 {
-    crew_task_t *self = crew__task_self();
     return self ? crew__suspend_check(self) : 0;
 }
 
-/* Try one op without waiting. */
+/* Try a send or receive without waiting. */
+static inline int crew__chan_try(crew_chan_t *ch, int dir, void *item)
+{
+    if (dir == CREW_SELECT_SEND)
+        return ch->kind == CREW_CHAN_RING ? crew__ring_try_send(ch, item)
+                                          : crew__locked_try_send(ch, item);
+    return ch->kind == CREW_CHAN_RING ? crew__ring_try_recv(ch, item)
+                                      : crew__locked_try_recv(ch, item);
+}
+
 static inline int crew__chan_try_op(crew_select_op_t *op)
 {
-    crew_chan_t *ch = op->chan;
-    if (op->dir == CREW_SELECT_SEND)
-        return ch->kind == CREW_CHAN_RING ? crew__ring_try_send(ch, op->item)
-                                          : crew__locked_try_send(ch, op->item);
-    return ch->kind == CREW_CHAN_RING ? crew__ring_try_recv(ch, op->item)
-                                      : crew__locked_try_recv(ch, op->item);
+    return crew__chan_try(op->chan, op->dir, op->item);
 }
 
 #endif

@@ -141,11 +141,15 @@ static uintptr_t claimed(crew__sel_t *sel, int *cause)
     return atomic_load_explicit(&sel->selected, memory_order_relaxed);
 }
 
-int crew__select_wait(crew_select_op_t *ops, size_t n)
+/* The waiting loop. Always inlined: a plain send or receive calls it with
+ * n == 1, a constant, so its copy has no loops and no select bookkeeping.
+ * self: the calling task, NULL on a plain thread. */
+static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *ops, size_t n,
+                                                              crew_task_t *self)
 {
     for (;;) {
         crew__sel_t sel;
-        int st = crew__waiter_prepare(&sel.w);
+        int st = crew__waiter_prepare_as(&sel.w, self);
         if (st)
             return st;
         atomic_store_explicit(&sel.selected, CREW_SEL_WAITING, memory_order_relaxed);
@@ -167,17 +171,18 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
         if (cause != CREW_WAKE_READY && abort_wait(&sel, ops)) {
             if (!sel.single)
                 unregister_all(ops, reg, NULL);
-            st = cause && sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
+            st = cause && self ? crew__wake_status(self, cause) : 0;
             if (st)
                 return st;
         } else {
             uintptr_t claim = claimed(&sel, &cause);
-            crew_select_op_t *op = (crew_select_op_t *)(claim & ~CREW_SEL_DONE);
-            unregister_all(ops, reg, op);
+            crew_select_op_t *op = n == 1 ? ops : (crew_select_op_t *)(claim & ~CREW_SEL_DONE);
+            if (n > 1)
+                unregister_all(ops, reg, op);
             size_t i = (size_t)(op - ops);
             if (claim & CREW_SEL_DONE)
                 return (int)i;
-            st = sel.w.task ? crew__wake_status(sel.w.task, cause) : 0;
+            st = self ? crew__wake_status(self, cause) : 0;
             if (st) {
                 crew__ring_notify(op->chan, queue_of(op));
                 return st;
@@ -190,6 +195,13 @@ int crew__select_wait(crew_select_op_t *ops, size_t n)
         if (r != -EAGAIN)
             return r;
     }
+}
+
+int crew__chan_wait(crew_chan_t *ch, int dir, void *item, crew_task_t *self)
+{
+    crew_select_op_t op = { .chan = ch, .dir = dir, .item = item };
+    int rc = select_wait(&op, 1, self);
+    return rc < 0 ? rc : op.status;
 }
 
 int crew_select(crew_select_op_t *ops, size_t n, int flags)
@@ -207,13 +219,14 @@ int crew_select(crew_select_op_t *ops, size_t n, int flags)
     bool nonblock = flags & CREW_SELECT_NONBLOCK;
     if (!any)
         return nonblock ? -EAGAIN : -EINVAL;
+    crew_task_t *self = crew__task_self();
     if (!nonblock) {
-        int st = crew__chan_suspend_check();
+        int st = crew__chan_suspend_check(self);
         if (st)
             return st;
     }
     int r = try_all(ops, n);
     if (r != -EAGAIN || nonblock)
         return r;
-    return crew__select_wait(ops, n);
+    return select_wait(ops, n, self);
 }
