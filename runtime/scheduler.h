@@ -76,13 +76,18 @@ struct crew__worker {
 };
 
 struct crew_rt_s {
+    /* Read-mostly: every worker reads this line all the time (the workers,
+     * and cancel_all at every suspension point), so nothing that is written
+     * in normal running shares it. */
     unsigned nworkers;
     unsigned flags;
     size_t default_stack;          /* Usable bytes, a class size. */
     int default_cls;
     crew__worker_t **workers;
+    _Atomic bool cancel_all;       /* A shutdown's grace ended: every task is cancelled (registry.h). */
 
-    crew__inject_t inject;
+    /* Own lines: its lock is written at every push and pop. */
+    _Alignas(CREW_CACHELINE) crew__inject_t inject;
     uint64_t ext_spawned;          /* Tasks injected by crew_rt_spawn; under inject.lock. */
 
     /* Idle protocol (idle.c): searching workers in the low 16 bits, unparked
@@ -98,7 +103,6 @@ struct crew_rt_s {
      * leave before it frees what they still touch. */
     _Atomic uint32_t outside_pushers;
     _Atomic bool shutdown;         /* Refuse new spawns. */
-    _Atomic bool cancel_all;       /* A shutdown's grace ended: every task is cancelled (registry.h). */
     _Atomic bool stop;             /* Workers exit when idle. */
     _Atomic uint32_t idle_seq;     /* Futex the destroyer sleeps on while tasks remain. */
     _Atomic uint32_t started;      /* Workers done with their setup; crew_rt_create waits on it. */
