@@ -6,22 +6,9 @@
 #include "reactor.h"
 #include "scheduler.h"
 
-uint64_t crew__park_arm(crew_task_t *t)
-{
-    uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
-    unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
-    /* Relaxed, and a plain store: no other thread writes the word now (a
-     * wake's CAS needs an ARMED or PARKED word of its own wait, and the last
-     * wait ended WOKEN). The cancellation handshake orders the PARKED CAS,
-     * not this store (park.h). The waiter record that carries seq reaches
-     * wakers through the source's own synchronisation (its lock or a
-     * release/acquire pair), which also carries this store to them. */
-    atomic_store_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
-                          memory_order_relaxed);
-    return seq;
-}
-
-int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
+/* Inlined into crew__unpark, the hot wake of every primitive. */
+static inline __attribute__((always_inline)) int unpark_claim(crew_task_t *t, uint64_t seq,
+                                                              int cause)
 {
     /* Read before the CAS: once a wake wins, the task may run, finish and be
      * freed. */
@@ -48,9 +35,14 @@ int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
     }
 }
 
+int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)
+{
+    return unpark_claim(t, seq, cause);
+}
+
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
 {
-    int r = crew__unpark_claim(t, seq, cause);
+    int r = unpark_claim(t, seq, cause);
     if (r == CREW_UNPARK_SCHEDULE)
         crew__sched_wake(t);
     return r != CREW_UNPARK_LOST;
@@ -60,7 +52,7 @@ bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
 {
     CREW_ASSERT(w->task);
     crew_task_t *t = w->task;
-    int r = crew__unpark_claim(t, w->seq, cause);
+    int r = unpark_claim(t, w->seq, cause);
     if (r == CREW_UNPARK_SCHEDULE) {
         /* Here rather than in the flush, which would walk the batch once
          * more: t's lines are hot now, and nobody runs t before the flush. */
@@ -89,23 +81,9 @@ int crew__waiter_prepare(crew__waiter_t *w)
     return crew__waiter_prepare_as(w, crew__task_self());
 }
 
-int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self)
+int crew__waiter_register_task(crew_task_t *t)
 {
-    w->task = self;
-    if (!w->task) {
-        w->seq = 0;
-        atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
-        return 0;
-    }
-    /* Before the arm (registry.h: the shutdown's sweep must find every task
-     * that could miss its cancel_all flag). */
-    if (crew__unlikely(w->task->reg_shard == CREW_REG_NONE)) {
-        int rc = crew__registry_add(w->task->rt, w->task, crew__worker_self()->index);
-        if (rc)
-            return rc;
-    }
-    w->seq = crew__park_arm(w->task);
-    return crew__suspend_check(w->task);
+    return crew__registry_add(t->rt, t, crew__worker_self()->index);
 }
 
 /* Scopes that apply at t's current shield depth: those opened inside the
@@ -189,10 +167,8 @@ int crew__waiter_wait_switch(crew__waiter_t *w, crew_task_t *next)
     return crew__task_wake_cause(w->task);
 }
 
-bool crew__waiter_wake(crew__waiter_t *w, int cause)
+bool crew__waiter_wake_thread(crew__waiter_t *w, int cause)
 {
-    if (w->task)
-        return crew__unpark(w->task, w->seq, cause);
     uint32_t zero = 0;
     /* Release: pairs with the waiting thread's acquire load. */
     if (!atomic_compare_exchange_strong_explicit(&w->futex, &zero, (uint32_t)cause,

@@ -76,8 +76,10 @@ struct crew__waiter {
  * (crew__suspend_check): it must then register nowhere. */
 int crew__waiter_prepare(crew__waiter_t *w);
 /* The same for a caller that knows it is self (crew__task_self(), NULL on a
- * plain thread). */
-int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self);
+ * plain thread). (Inline, below.) */
+static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self);
+/* Put t in the registry before its first wait (registry.h); 0 or -ENOMEM. */
+int crew__waiter_register_task(crew_task_t *t);
 
 /* Wait until a wake wins; returns its cause. A task parks (a suspension
  * point), and a deadline scope's timer may end the wait with cause TIMEOUT;
@@ -133,11 +135,12 @@ int64_t crew__deadline_of(const crew_task_t *t);
 int crew__wake_status(crew_task_t *t, int cause);
 
 /* Try to wake w with cause; true if this wake won (rule 2). Callable from any
- * thread, including while holding a spin lock. */
-bool crew__waiter_wake(crew__waiter_t *w, int cause);
+ * thread, including while holding a spin lock. (Inline, below.) */
+static inline bool crew__waiter_wake(crew__waiter_t *w, int cause);
+/* crew__waiter_wake for a plain thread's waiter. */
+bool crew__waiter_wake_thread(crew__waiter_t *w, int cause);
 
-/* Task side, used by crew__waiter_*: */
-uint64_t crew__park_arm(crew_task_t *t);
+/* Task side, used by crew__waiter_*: (crew__park_arm inline, below) */
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
 
 /* The wake of crew__unpark without the scheduling, for wakers that batch:
@@ -194,6 +197,48 @@ static inline int crew__waiter_wait(crew__waiter_t *w)
     if (w->task && !w->task->scope)
         return crew__waiter_park(w);
     return crew__waiter_wait_slow(w);
+}
+
+/* Arm t's park word for a new wait; returns the wait's sequence number. */
+static inline uint64_t crew__park_arm(crew_task_t *t)
+{
+    uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
+    unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
+    /* Relaxed, and a plain store: no other thread writes the word now (a
+     * wake's CAS needs an ARMED or PARKED word of its own wait, and the last
+     * wait ended WOKEN). The cancellation handshake orders the PARKED CAS,
+     * not this store (park.h). The waiter record that carries seq reaches
+     * wakers through the source's own synchronisation (its lock or a
+     * release/acquire pair), which also carries this store to them. */
+    atomic_store_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
+                          memory_order_relaxed);
+    return seq;
+}
+
+static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self)
+{
+    w->task = self;
+    if (!self) {
+        w->seq = 0;
+        atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
+        return 0;
+    }
+    /* Before the arm (registry.h: the shutdown's sweep must find every task
+     * that could miss its cancel_all flag). */
+    if (crew__unlikely(self->reg_shard == CREW_REG_NONE)) {
+        int rc = crew__waiter_register_task(self);
+        if (rc)
+            return rc;
+    }
+    w->seq = crew__park_arm(self);
+    return crew__suspend_check(self);
+}
+
+static inline bool crew__waiter_wake(crew__waiter_t *w, int cause)
+{
+    if (w->task)
+        return crew__unpark(w->task, w->seq, cause);
+    return crew__waiter_wake_thread(w, cause);
 }
 
 /* A tiny spin lock for wait sources whose critical sections are a few

@@ -101,79 +101,121 @@ static __attribute__((noinline, cold)) void backoff(unsigned *spins)
     }
 }
 
-/* The lock-free push: 0, -EAGAIN (full) or CREW_CHAN_CLOSED; wakes nobody.
- * Inlined so the fast path is one frame with no callee-saved spills. */
-static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, const void *item)
+/* What one attempt at a position can end in besides 0, -EAGAIN and
+ * CREW_CHAN_CLOSED: another party won the position's CAS (LOST), or is
+ * between its claim of the slot and its stamp store (BUSY). Either way the
+ * caller retries, in the out-of-line loop below. */
+#define RING_LOST 1
+#define RING_BUSY 2
+
+/* One push attempt at *tail (updated to the current tail on LOST and BUSY). */
+static inline __attribute__((always_inline)) int push_at(crew_chan_t *ch, size_t *tail,
+                                                         const void *item)
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
-    size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
-    unsigned spins = 0, fails = 0;
-    for (;;) {
-        if (tail & mark)
-            return CREW_CHAN_CLOSED;
-        unsigned char *slot = slot_at(ch, tail, mark);
-        /* Acquire: pairs with the release stamp store of the receiver that
-         * emptied this slot, so its copy-out precedes our copy-in. */
-        size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
-        if (stamp == tail) {
-            /* seq_cst: the CAS half of the no-lost-wakeup pair (top of
-             * file). Acquire on failure: the new tail is read as above. */
-            if (atomic_compare_exchange_weak_explicit(&ch->tail, &tail, next_pos(ch, tail),
-                                                      memory_order_seq_cst,
-                                                      memory_order_acquire)) {
-                crew__chan_copy(data_of(slot), item, ch->elem_size);
-                /* Release: pairs with the receiver's acquire stamp load. */
-                atomic_store_explicit(stamp_of(slot), tail + 1, memory_order_release);
-                return 0;
-            }
-            cas_backoff(&fails);
-            continue;
-        }
-        if (stamp + lap_len == tail + 1) {
-            /* The slot still holds last lap's item: full, unless head moved
-             * (the seq_cst read of "Linearizable", top of file). */
-            size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
-            if (head + lap_len == tail)
-                return -EAGAIN;
-        }
-        backoff(&spins);
-        tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    size_t t = *tail;
+    if (t & mark)
+        return CREW_CHAN_CLOSED;
+    unsigned char *slot = slot_at(ch, t, mark);
+    /* Acquire: pairs with the release stamp store of the receiver that
+     * emptied this slot, so its copy-out precedes our copy-in. */
+    size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
+    if (stamp == t) {
+        /* seq_cst: C of "No lost wakeup" (top of file). Acquire on failure:
+         * the new tail is read as above. */
+        if (!atomic_compare_exchange_weak_explicit(&ch->tail, tail, next_pos(ch, t),
+                                                   memory_order_seq_cst, memory_order_acquire))
+            return RING_LOST;
+        crew__chan_copy(data_of(slot), item, ch->elem_size);
+        /* Release: pairs with the receiver's acquire stamp load. */
+        atomic_store_explicit(stamp_of(slot), t + 1, memory_order_release);
+        return 0;
     }
+    if (stamp + lap_len == t + 1) {
+        /* The slot still holds last lap's item: full, unless head moved
+         * (the seq_cst read of "Linearizable", top of file). */
+        size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
+        if (head + lap_len == t)
+            return -EAGAIN;
+    }
+    *tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    return RING_BUSY;
+}
+
+/* One pop attempt at *head (updated to the current head on LOST and BUSY). */
+static inline __attribute__((always_inline)) int pop_at(crew_chan_t *ch, size_t *head,
+                                                        void *item)
+{
+    const size_t mark = ch->mark_bit;
+    size_t h = *head;
+    unsigned char *slot = slot_at(ch, h, mark);
+    /* Acquire: pairs with the sender's release stamp store (the item). */
+    size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
+    if (stamp == h + 1) {
+        /* seq_cst, acquire on failure: as in push_at. */
+        if (!atomic_compare_exchange_weak_explicit(&ch->head, head, next_pos(ch, h),
+                                                   memory_order_seq_cst, memory_order_acquire))
+            return RING_LOST;
+        crew__chan_copy(item, data_of(slot), ch->elem_size);
+        /* Release: pairs with the next lap's sender's acquire load. */
+        atomic_store_explicit(stamp_of(slot), h + ch->one_lap, memory_order_release);
+        return 0;
+    }
+    if (stamp == h) {
+        /* Nothing published here yet: empty, unless tail moved (a sender
+         * between its claim and its stamp store). */
+        size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
+        if ((tail & ~mark) == h)
+            return (tail & mark) ? CREW_CHAN_CLOSED : -EAGAIN;
+    }
+    *head = atomic_load_explicit(&ch->head, memory_order_acquire);
+    return RING_BUSY;
+}
+
+/* The retries after a first attempt ended LOST or BUSY (rc), with their
+ * backoffs: out of line, so the first attempt stays a small leaf. */
+static __attribute__((noinline)) int push_contended(crew_chan_t *ch, size_t tail,
+                                                    const void *item, int rc)
+{
+    unsigned spins = 0, fails = 0;
+    do {
+        if (rc == RING_LOST)
+            cas_backoff(&fails);
+        else
+            backoff(&spins);
+        rc = push_at(ch, &tail, item);
+    } while (rc > 0);
+    return rc;
+}
+
+static __attribute__((noinline)) int pop_contended(crew_chan_t *ch, size_t head, void *item,
+                                                   int rc)
+{
+    unsigned spins = 0, fails = 0;
+    do {
+        if (rc == RING_LOST)
+            cas_backoff(&fails);
+        else
+            backoff(&spins);
+        rc = pop_at(ch, &head, item);
+    } while (rc > 0);
+    return rc;
+}
+
+/* The lock-free push: 0, -EAGAIN (full) or CREW_CHAN_CLOSED; wakes nobody. */
+static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, const void *item)
+{
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    int rc = push_at(ch, &tail, item);
+    return crew__likely(rc <= 0) ? rc : push_contended(ch, tail, item, rc);
 }
 
 /* The lock-free pop: 0, -EAGAIN (empty) or CREW_CHAN_CLOSED; wakes nobody. */
 static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void *item)
 {
-    const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
     size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    unsigned spins = 0, fails = 0;
-    for (;;) {
-        unsigned char *slot = slot_at(ch, head, mark);
-        /* Acquire: pairs with the sender's release stamp store (the item). */
-        size_t stamp = atomic_load_explicit(stamp_of(slot), memory_order_acquire);
-        if (stamp == head + 1) {
-            /* seq_cst, acquire on failure: as in ring_push. */
-            if (atomic_compare_exchange_weak_explicit(&ch->head, &head, next_pos(ch, head),
-                                                      memory_order_seq_cst,
-                                                      memory_order_acquire)) {
-                crew__chan_copy(item, data_of(slot), ch->elem_size);
-                /* Release: pairs with the next lap's sender's acquire load. */
-                atomic_store_explicit(stamp_of(slot), head + lap_len, memory_order_release);
-                return 0;
-            }
-            cas_backoff(&fails);
-            continue;
-        }
-        if (stamp == head) {
-            /* Nothing published here yet: empty, unless tail moved (a
-             * sender between its claim and its stamp store). */
-            size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
-            if ((tail & ~mark) == head)
-                return (tail & mark) ? CREW_CHAN_CLOSED : -EAGAIN;
-        }
-        backoff(&spins);
-        head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    }
+    int rc = pop_at(ch, &head, item);
+    return crew__likely(rc <= 0) ? rc : pop_contended(ch, head, item, rc);
 }
 
 /* Whether q has waiters, after a successful push or pop moved a position

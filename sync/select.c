@@ -125,7 +125,7 @@ static bool abort_wait(crew__sel_t *sel, crew_select_op_t *op)
 /* A claimer won sel: wait until it is done with us (chan.h) and return its
  * claim. cause: how our wait ended, or 0 if we did not wait (then the
  * claimer's wake is still ours to take). */
-static uintptr_t claimed(crew__sel_t *sel, int *cause)
+static inline __attribute__((always_inline)) uintptr_t claimed(crew__sel_t *sel, int *cause)
 {
     if (!*cause)
         *cause = crew__waiter_wait(&sel->w);
