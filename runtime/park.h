@@ -25,17 +25,12 @@
  * compares, so a shielded wait can never return "cancelled".
  *
  * Cancellation (task.c): the canceller sets the task's sticky flag, then reads
- * the park word and, if the task waits, tries a CANCEL wake. The task looks
- * at the flag when it arms (crew__waiter_prepare), which catches most
- * cancels early, but the arm is a plain store that this look is not ordered
- * after. The look that decides comes after the park is published: the
- * worker CASes ARMED -> PARKED and then reads the flag, both seq_cst
- * (crew__sched_finish). In the single total order of seq_cst operations,
- * either that read comes after the canceller's store and sees the flag (the
- * worker then wakes the task with CANCEL itself), or it comes before, and
- * then the CAS precedes the canceller's read of the park word, which sees
- * PARKED (or a later wait or wake) and wakes the task. So a cancel is never
- * lost, and the arm of every wait saves a locked instruction. */
+ * the park word and, if the task waits, tries a CANCEL wake. The task arms
+ * (a seq_cst exchange) and then reads the flag. Both sides are seq_cst, so
+ * either the task sees the flag and does not wait, or the canceller sees the
+ * armed word and wakes it. (A plain-store arm with the flag read again after
+ * the worker's PARKED CAS was tried: after that CAS a waker may run the task
+ * to its end and free it, so nothing of the task may be read there.) */
 #ifndef CREW_RUNTIME_PARK_H
 #define CREW_RUNTIME_PARK_H
 
@@ -204,14 +199,12 @@ static inline uint64_t crew__park_arm(crew_task_t *t)
 {
     uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
     unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
-    /* Relaxed, and a plain store: no other thread writes the word now (a
-     * wake's CAS needs an ARMED or PARKED word of its own wait, and the last
-     * wait ended WOKEN). The cancellation handshake orders the PARKED CAS,
-     * not this store (park.h). The waiter record that carries seq reaches
-     * wakers through the source's own synchronisation (its lock or a
-     * release/acquire pair), which also carries this store to them. */
-    atomic_store_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
-                          memory_order_relaxed);
+    /* seq_cst: the cancellation handshake (top of file) needs this store
+     * ordered before the caller's read of the cancel flag. The waiter record
+     * that carries seq reaches other wakers through the source's own
+     * synchronisation (its lock or a release/acquire pair). */
+    atomic_exchange_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
+                             memory_order_seq_cst);
     return seq;
 }
 

@@ -12,12 +12,9 @@
  * suspension point and every first run checks.
  *
  * Why no task is missed: the shutdown stores cancel_all, then sweeps the
- * shards, cancelling each task it finds (crew_task_cancel). A task
- * registers under its shard's lock before it first waits. If the sweep
- * took that lock first, the flag's store happens before the registration,
- * so the task's checks (crew__suspend_check, and the one after its park is
- * published) see it; otherwise the sweep finds the task, and the cancel
- * handshake of park.h does the rest. */
+ * shards; a task registers, then arms its park word, then loads cancel_all
+ * (seq_cst on both sides). Either the task sees the flag and does not wait,
+ * or the sweep, which takes the shard's lock after the flag, finds it. */
 #ifndef CREW_RUNTIME_REGISTRY_H
 #define CREW_RUNTIME_REGISTRY_H
 

@@ -512,17 +512,14 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
                 break;
             }
             CREW_ASSERT((word & 3) == CREW_PARK_ARMED);
-            /* seq_cst, then the look at the cancel flag: the task's half of
-             * the cancellation handshake (park.h). It also releases the
-             * task's state to the waker that wins the PARKED word and
-             * schedules it. */
+            /* Release: the task's state before parking is visible to the
+             * waker that wins the PARKED word and schedules it. Nothing of
+             * prev may be touched after this CAS succeeds: that waker may
+             * run it to its end and free it. */
             if (atomic_compare_exchange_weak_explicit(&prev->park, &word,
                                                       (word & ~(uint64_t)3) | CREW_PARK_PARKED,
-                                                      memory_order_seq_cst, memory_order_relaxed)) {
-                if (crew__unlikely(crew__cancel_pending(prev)))
-                    crew__unpark(prev, word >> 16, CREW_WAKE_CANCEL);
+                                                      memory_order_release, memory_order_relaxed))
                 break;
-            }
         }
         break;
     }
