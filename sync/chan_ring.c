@@ -172,10 +172,11 @@ static inline __attribute__((always_inline)) int pop_at(crew_chan_t *ch, size_t 
     return RING_BUSY;
 }
 
-/* The retries after a first attempt ended LOST or BUSY (rc), with their
- * backoffs: out of line, so the first attempt stays a small leaf. */
-static __attribute__((noinline)) int push_contended(crew_chan_t *ch, size_t tail,
-                                                    const void *item, int rc)
+/* The retries after a first push (push) or pop attempt at pos ended LOST or
+ * BUSY (rc), with their backoffs: out of line, so the first attempt stays a
+ * small leaf. item is only read for a push. */
+static __attribute__((noinline)) int ring_contended(crew_chan_t *ch, size_t pos, void *item,
+                                                    int rc, bool push)
 {
     unsigned spins = 0, fails = 0;
     do {
@@ -183,21 +184,7 @@ static __attribute__((noinline)) int push_contended(crew_chan_t *ch, size_t tail
             cas_backoff(&fails);
         else
             backoff(&spins);
-        rc = push_at(ch, &tail, item);
-    } while (rc > 0);
-    return rc;
-}
-
-static __attribute__((noinline)) int pop_contended(crew_chan_t *ch, size_t head, void *item,
-                                                   int rc)
-{
-    unsigned spins = 0, fails = 0;
-    do {
-        if (rc == RING_LOST)
-            cas_backoff(&fails);
-        else
-            backoff(&spins);
-        rc = pop_at(ch, &head, item);
+        rc = push ? push_at(ch, &pos, item) : pop_at(ch, &pos, item);
     } while (rc > 0);
     return rc;
 }
@@ -207,7 +194,8 @@ static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, cons
 {
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
     int rc = push_at(ch, &tail, item);
-    return crew__likely(rc <= 0) ? rc : push_contended(ch, tail, item, rc);
+    /* The cast serves the shared retry loop, which only reads a push's item. */
+    return crew__likely(rc <= 0) ? rc : ring_contended(ch, tail, (void *)item, rc, true);
 }
 
 /* The lock-free pop: 0, -EAGAIN (empty) or CREW_CHAN_CLOSED; wakes nobody. */
@@ -215,7 +203,7 @@ static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void 
 {
     size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
     int rc = pop_at(ch, &head, item);
-    return crew__likely(rc <= 0) ? rc : pop_contended(ch, head, item, rc);
+    return crew__likely(rc <= 0) ? rc : ring_contended(ch, head, item, rc, false);
 }
 
 /* Whether q has waiters, after a successful push or pop moved a position
