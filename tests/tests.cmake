@@ -17,6 +17,7 @@ add_test(NAME docs.api COMMAND bash ${PROJECT_SOURCE_DIR}/tests/docs/check_api_d
 set_tests_properties(docs.api PROPERTIES LABELS docs TIMEOUT 60)
 crew_add_test(oom WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(cancel WORKERS 1 2 4 TIMEOUT 180)
+crew_add_test(park WHITEBOX WORKERS 1 2 4 TIMEOUT 120)
 crew_add_test(time WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(deadline WORKERS 1 2 4 TIMEOUT 180)
 crew_add_test(io WORKERS 1 2 4 TIMEOUT 180)
