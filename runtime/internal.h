@@ -40,6 +40,21 @@ static inline void crew__cpu_relax(void)
 #endif
 }
 
+/* A full fence right after an atomic read-modify-write, as Linux's
+ * smp_mb__after_atomic(): free on x86, where every locked instruction
+ * already is a full barrier (no load passes it, no earlier store stays
+ * behind it in the store buffer), and a seq_cst fence elsewhere. Used where
+ * a store-load pair (a Dekker handshake) would otherwise need a locked
+ * instruction of its own (park.h, crew__waiter_registered). */
+static inline void crew__fence_after_rmw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    atomic_signal_fence(memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 typedef struct crew__worker crew__worker_t;
 typedef struct crew__stack crew__stack_t;
 typedef struct crew__waiter crew__waiter_t;

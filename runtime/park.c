@@ -78,7 +78,7 @@ void crew__wake_batch_flush(crew__wake_batch_t *b, crew_rt_t *rt, bool home)
 
 int crew__waiter_prepare(crew__waiter_t *w)
 {
-    return crew__waiter_prepare_as(w, crew__task_self());
+    return crew__waiter_prepare_as(w, crew__task_self(), false);
 }
 
 int crew__waiter_register_task(crew_task_t *t)

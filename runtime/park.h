@@ -71,8 +71,11 @@ struct crew__waiter {
  * (crew__suspend_check): it must then register nowhere. */
 int crew__waiter_prepare(crew__waiter_t *w);
 /* The same for a caller that knows it is self (crew__task_self(), NULL on a
- * plain thread). (Inline, below.) */
-static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self);
+ * plain thread). deferred: the caller registers w under a lock taken with a
+ * seq_cst read-modify-write and then calls crew__waiter_registered, which
+ * completes the cancellation handshake (top of file): the arm is then a
+ * plain store, one locked instruction less per wait. (Inline, below.) */
+static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred);
 /* Put t in the registry before its first wait (registry.h); 0 or -ENOMEM. */
 int crew__waiter_register_task(crew_task_t *t);
 
@@ -194,21 +197,27 @@ static inline int crew__waiter_wait(crew__waiter_t *w)
     return crew__waiter_wait_slow(w);
 }
 
-/* Arm t's park word for a new wait; returns the wait's sequence number. */
-static inline uint64_t crew__park_arm(crew_task_t *t)
+/* Arm t's park word for a new wait; returns the wait's sequence number.
+ * deferred: see crew__waiter_prepare_as. */
+static inline uint64_t crew__park_arm(crew_task_t *t, bool deferred)
 {
     uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
     unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
-    /* seq_cst: the cancellation handshake (top of file) needs this store
-     * ordered before the caller's read of the cancel flag. The waiter record
-     * that carries seq reaches other wakers through the source's own
-     * synchronisation (its lock or a release/acquire pair). */
-    atomic_exchange_explicit(&t->park, crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED),
-                             memory_order_seq_cst);
+    uint64_t word = crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED);
+    /* The waiter record that carries seq reaches other wakers through the
+     * source's own synchronisation (its lock or a release/acquire pair). */
+    if (deferred)
+        /* Relaxed: the registration's RMW, then crew__fence_after_rmw,
+         * order it before the cancel flag's read (crew__waiter_registered). */
+        atomic_store_explicit(&t->park, word, memory_order_relaxed);
+    else
+        /* seq_cst: the cancellation handshake (top of file) needs this
+         * store ordered before the caller's read of the cancel flag. */
+        atomic_exchange_explicit(&t->park, word, memory_order_seq_cst);
     return seq;
 }
 
-static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self)
+static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred)
 {
     w->task = self;
     if (!self) {
@@ -223,8 +232,23 @@ static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self)
         if (rc)
             return rc;
     }
-    w->seq = crew__park_arm(self);
+    w->seq = crew__park_arm(self, deferred);
     return crew__suspend_check(self);
+}
+
+/* After a deferred arm (crew__waiter_prepare_as) and the registration's
+ * seq_cst RMW: the task's half of the cancellation handshake. The arm store
+ * precedes the RMW, which the fence makes a full barrier before the flag's
+ * read: either a canceller sees the armed word and wakes us, or we see its
+ * flag here and wake ourselves with CANCEL (on our own stack, so the wait
+ * then ends at once, as if the canceller had won; a claim that came first
+ * keeps its win). */
+static inline void crew__waiter_registered(crew__waiter_t *w)
+{
+    crew_task_t *t = w->task;
+    crew__fence_after_rmw();
+    if (t && crew__unlikely(crew__cancel_pending(t)))
+        crew__unpark(t, w->seq, CREW_WAKE_CANCEL);
 }
 
 static inline bool crew__waiter_wake(crew__waiter_t *w, int cause)

@@ -4,9 +4,10 @@
  *  1. Fast path: try every enabled operation once, starting at a random
  *     one (fairness); the first that completes (or finds its channel
  *     closed) is the result.
- *  2. Arm the waiter (crew__waiter_prepare: cancellation and deadlines are
- *     checked here), set selected = WAITING, and queue one node per
- *     operation. Each registration reports whether its operation looks
+ *  2. Arm the waiter (crew__waiter_prepare_as, deferred: cancellation and
+ *     deadlines are checked there, and a cancel that raced with the arm is
+ *     seen by crew__waiter_registered after the registrations), set
+ *     selected = WAITING, and queue one node per operation. Each registration reports whether its operation looks
  *     possible now; at the first that does, stop registering and try to
  *     abort (step 4) instead of waiting.
  *  3. Wait (crew__waiter_wait: parks a task, with its deadline timer, or
@@ -149,7 +150,10 @@ static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *o
 {
     for (;;) {
         crew__sel_t sel;
-        int st = crew__waiter_prepare_as(&sel.w, self);
+        /* Deferred arm: every registration takes its channel's lock with a
+         * seq_cst exchange (crew__chan_lock), which plays the arm's part in
+         * the cancellation handshake (crew__waiter_registered, below). */
+        int st = crew__waiter_prepare_as(&sel.w, self, true);
         if (st)
             return st;
         atomic_store_explicit(&sel.selected, CREW_SEL_WAITING, memory_order_relaxed);
@@ -167,6 +171,8 @@ static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *o
          * claim completed an operation: crew__wake_status marks an expired
          * deadline scope, which must not happen for a select that returns
          * success (its next suspension point reports the deadline). */
+        if (!ready)
+            crew__waiter_registered(&sel.w);
         int cause = ready ? 0 : crew__waiter_wait(&sel.w);
         if (cause != CREW_WAKE_READY && abort_wait(&sel, ops)) {
             if (!sel.single)

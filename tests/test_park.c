@@ -8,7 +8,11 @@
  * a wait armed in a shield region carries NOCANCEL, and then only another
  * cause may end it. A lost cancel is a task parked for ever, so every test
  * runs under the watchdog; the public-API view of cancellation is in
- * test_cancel.c, these tests drive the waiter calls the primitives use. */
+ * test_cancel.c, these tests drive the waiter calls the primitives use.
+ *
+ * The channels arm with a plain store instead (a deferred arm) and read the
+ * flag in crew__waiter_registered, after their registration's locked
+ * exchange: tests 5 and 6, and every other round of test 4. */
 #include "task_util.h"
 
 #include "park.h"
@@ -163,8 +167,18 @@ static void test_park_cancel_after_arm_shielded(void **state)
 struct race_round {
     atomic_int started;
     unsigned spin; /* The task's own delay before it arms. */
+    bool deferred; /* Arm as the channels do (test 5). */
     int outcome;   /* prepare's status if nonzero, else the wake's cause. */
 };
+
+/* A deferred arm's registration: a channel takes its lock with a seq_cst
+ * exchange between the arm and crew__waiter_registered. */
+static void register_deferred(crew__waiter_t *w)
+{
+    _Atomic uint32_t lock = 0;
+    atomic_exchange_explicit(&lock, 1, memory_order_seq_cst);
+    crew__waiter_registered(w);
+}
 
 /* Short random delays on both sides, so the cancel falls before the arm,
  * between the arm and the PARKED CAS, and after it, in turn. */
@@ -180,9 +194,12 @@ static void *race_main(void *arg)
     crew__waiter_t w;
     atomic_store(&r->started, 1);
     spin(r->spin);
-    r->outcome = crew__waiter_prepare(&w);
-    if (!r->outcome)
+    r->outcome = crew__waiter_prepare_as(&w, crew__task_self(), r->deferred);
+    if (!r->outcome) {
+        if (r->deferred)
+            register_deferred(&w);
         r->outcome = crew__waiter_wait(&w);
+    }
     return CREW_TASK_CANCELED;
 }
 
@@ -198,7 +215,8 @@ static void test_park_cancel_real_race(void **state)
      * which side of the handshake the rounds exercised, not a check. */
     unsigned n = 0, in_prepare = 0, woken = 0, seen[4] = { 0 };
     for (; n < rounds && crew_now() < budget_end; n++) {
-        struct race_round r = { .spin = (unsigned)(crew_test_rand(&seed) % 256) };
+        struct race_round r = { .spin = (unsigned)(crew_test_rand(&seed) % 256),
+                                .deferred = n % 2 };
         crew_task_t *t = NULL;
         assert_int_equal(crew_rt_spawn(rt, race_main, &r, NULL, &t), 0);
         TC_WAIT_UNTIL(atomic_load(&r.started));
@@ -221,11 +239,89 @@ static void test_park_cancel_real_race(void **state)
             seen[CREW_PARK_PARKED]);
 }
 
+/* ---- 5, 6. A deferred arm -------------------------------------------------- */
+
+/* The flag lands after the deferred arm with no wake: what a canceller leaves
+ * when its read of the park word came before the arm's plain store was
+ * visible. crew__waiter_registered must see the flag and end the wait with
+ * CANCEL (the wait hangs otherwise); inside a shield region it must not, and
+ * the test thread ends the wait with READY once the task has parked. */
+static void *deferred_main(void *arg, bool shielded)
+{
+    struct wait_probe *p = arg;
+    crew_task_t *self = crew__task_self();
+    if (shielded && crew_shield_begin())
+        return NULL; /* The join's status then fails the test. */
+    crew__waiter_t w;
+    p->prepare_rc = crew__waiter_prepare_as(&w, self, true);
+    if (!p->prepare_rc) {
+        atomic_store_explicit(&self->cancelled, 1, memory_order_seq_cst);
+        register_deferred(&w);
+        /* Release: the waker reads w's seq through this pointer. */
+        atomic_store_explicit(&p->w, &w, memory_order_release);
+        p->cause = crew__waiter_wait(&w);
+    }
+    if (shielded)
+        p->end_rc = crew_shield_end();
+    p->yield_rc = crew_yield();
+    atomic_store(&p->go, 1);
+    return CREW_TASK_CANCELED;
+}
+
+static void *deferred_plain_main(void *arg)
+{
+    return deferred_main(arg, false);
+}
+
+static void *deferred_shielded_main(void *arg)
+{
+    return deferred_main(arg, true);
+}
+
+static void run_deferred(bool shielded)
+{
+    crew_test_watchdog(30);
+    crew_rt_t *rt = tc_rt_create();
+    struct wait_probe p = { 0 };
+    crew_task_t *t = NULL;
+    assert_int_equal(crew_rt_spawn(rt, shielded ? deferred_shielded_main : deferred_plain_main,
+                                   &p, NULL, &t), 0);
+    if (shielded) {
+        /* As in test 3: wake only this wait, once it has parked. */
+        TC_WAIT_UNTIL(atomic_load(&p.go) ||
+                      (atomic_load_explicit(&p.w, memory_order_acquire) &&
+                       (atomic_load(&t->park) & 3) == CREW_PARK_PARKED));
+        if (!atomic_load(&p.go))
+            assert_true(crew__waiter_wake(atomic_load_explicit(&p.w, memory_order_acquire),
+                                          CREW_WAKE_READY));
+    }
+    assert_int_equal(crew_join(t, NULL), -ECANCELED);
+    assert_int_equal(crew_rt_destroy(rt), 0);
+    assert_int_equal(p.prepare_rc, 0);
+    assert_int_equal(p.cause, shielded ? CREW_WAKE_READY : CREW_WAKE_CANCEL);
+    assert_int_equal(p.end_rc, 0);
+    assert_int_equal(p.yield_rc, -ECANCELED);
+}
+
+static void test_park_deferred_arm_sees_flag(void **state)
+{
+    (void)state;
+    run_deferred(false);
+}
+
+static void test_park_deferred_arm_shielded(void **state)
+{
+    (void)state;
+    run_deferred(true);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_park_cancel_before_arm),
     cmocka_unit_test(test_park_cancel_after_arm),
     cmocka_unit_test(test_park_cancel_after_arm_shielded),
     cmocka_unit_test(test_park_cancel_real_race),
+    cmocka_unit_test(test_park_deferred_arm_sees_flag),
+    cmocka_unit_test(test_park_deferred_arm_shielded),
 };
 
 CREW_TEST_MAIN("park", tests)
