@@ -205,7 +205,6 @@ int crew_fd_wait(int fd, unsigned events)
         /* Consume the remembered edge: the caller tries its syscall again. */
         s->ready &= (uint8_t)~ready;
         crew__spin_unlock(&s->lock);
-        crew__waiter_disarm(&fw.w); /* No wait (park.h). */
         return rc ? rc : (int)ready;
     }
     link_wait(s, &fw);

@@ -12,9 +12,8 @@
  *     whether it won, so a source whose wake lost can hand what it was
  *     delivering (an item, a permit, a lock) to the next waiter instead.
  *  3. A wake that lands before the task has finished switching away is not
- *     lost: the task either sees it before switching, or the waker waits
- *     until it has left its stack and then makes it runnable ("Leaving the
- *     stack", below).
+ *     lost: the task either sees it before switching or the scheduler sees it
+ *     when it publishes the park, and requeues the task.
  *  4. After crew__waiter_wait() returns, the waiter unregisters from every
  *     source whose wake did not win (under that source's lock), so no source
  *     touches the record after the waiting function returns.
@@ -23,48 +22,15 @@
  * state. seq makes every wait distinct, so a late wake aimed at an earlier
  * wait fails its CAS. nocancel is set when the task armed inside a shield
  * region: a cancel's wake then fails its CAS, atomically with the state it
- * compares, so a shielded wait can never return "cancelled". The state goes
- * IDLE -> ARMED (the task) -> WOKEN (the one waker whose CAS wins).
- *
- * Leaving the stack. The winner of a wait must make the task runnable if it
- * has switched away, and must not if the task saw the wake in time and went
- * on running. The task says which in its `off` byte, which it resets to
- * NONE when it arms (before the arm's release, so whoever reads ARMED
- * reads NONE or later):
- *  - At its last look before switching (crew__sched_switch, after the next
- *    task is chosen; crew__sched_park looks once early too) a task that
- *    finds WOKEN stores STAYED and waits for the winner's ACK (the winner
- *    reads `off` after its CAS; without the ACK the task could run on, end
- *    and be freed under that read). Otherwise it switches away, and the
- *    scheduler, on the fiber it switched to, stores AWAY: a plain release
- *    store, its last touch of the task. So a park takes no locked
- *    instruction on the way out (it took a CAS until the sixth session).
- *  - The winner (crew__unpark_claim) then waits for AWAY (it schedules the
- *    task) or STAYED (it stores ACK and leaves the task alone). Between its
- *    arm and that point the task runs a few hundred instructions of runtime
- *    code, whose only blocking locks (a timer queue's, the injection
- *    queue's, the stack pool's, a joined task's join lock) no waker holds
- *    while it waits; timers are fired with a trylock.
- *  - A wake from the task's own thread cannot wait for it. Up to the last
- *    look the task is its worker's current task, and such a wake (its own
- *    cancel in crew__waiter_registered, its own timer fired while it
- *    chooses the next task, a joined task that cannot start) stores ACK:
- *    the last look then sees WOKEN and the task stays. No wake comes from
- *    the thread after the last look.
- *  - So every arm must end in a wait or in crew__park_close, which gives it
- *    up (settling a wake that won meanwhile): an arm left behind would make
- *    a later cancel wait for a switch that never comes. The next arm and the
- *    task's exit close a forgotten one as a safety net.
+ * compares, so a shielded wait can never return "cancelled".
  *
  * Cancellation (task.c): the canceller sets the task's sticky flag, then reads
  * the park word and, if the task waits, tries a CANCEL wake. The task arms
  * (a seq_cst exchange) and then reads the flag. Both sides are seq_cst, so
  * either the task sees the flag and does not wait, or the canceller sees the
- * armed word and wakes it. (A channel wait arms with a plain store and
- * reads the flag after its registration's locked exchange instead:
- * crew__waiter_registered. Reading it after the switch was tried: by then a
- * waker may have run the task to its end and freed it, so nothing of the
- * task may be read there.) */
+ * armed word and wakes it. (A plain-store arm with the flag read again after
+ * the worker's PARKED CAS was tried: after that CAS a waker may run the task
+ * to its end and free it, so nothing of the task may be read there.) */
 #ifndef CREW_RUNTIME_PARK_H
 #define CREW_RUNTIME_PARK_H
 
@@ -88,17 +54,10 @@ enum crew__cause {
 
 /* Park word states. */
 enum {
-    CREW_PARK_IDLE = 0,  /* Not waiting. */
-    CREW_PARK_ARMED = 1, /* Waiting (running up to its switch, or switched away). */
-    CREW_PARK_WOKEN = 3, /* A wake won; the cause field says why. */
-};
-
-/* A task's `off` byte ("Leaving the stack", above). */
-enum {
-    CREW_OFF_NONE = 0,   /* Armed: the task still runs on its stack. */
-    CREW_OFF_AWAY = 1,   /* It switched away: the winner makes it runnable. */
-    CREW_OFF_STAYED = 2, /* It saw the wake before switching: the winner ACKs. */
-    CREW_OFF_ACK = 3,    /* The winner is done with the task. */
+    CREW_PARK_IDLE = 0,   /* Not waiting. */
+    CREW_PARK_ARMED = 1,  /* Waiting, still running (not yet switched away). */
+    CREW_PARK_PARKED = 2, /* Waiting and switched away: a winning waker must schedule it. */
+    CREW_PARK_WOKEN = 3,  /* A wake won; the cause field says why. */
 };
 
 struct crew__waiter {
@@ -181,38 +140,11 @@ bool crew__waiter_wake_thread(crew__waiter_t *w, int cause);
 
 /* Task side, used by crew__waiter_*: (crew__park_arm inline, below) */
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
-/* The calling task found its wait won before it switched away: tell the
- * winner it stayed, and wait for the winner's ACK ("Leaving the stack"). */
-void crew__park_stayed(crew_task_t *self);
-/* The calling task gives up an armed wait without waiting (its operation
- * completed after all, or it failed): every arm ends in a wait or here, or
- * a waker that reads the park word (a cancel) would wait for a switch that
- * never comes. A wake that won meanwhile is settled, and its cause returned
- * (it is moot: a cancel stays pending in the flag); 0 otherwise. */
-int crew__park_close(crew_task_t *self);
-/* Whether the calling task's park word `word` is a won arm whose winner
- * still waits for it ("Leaving the stack"): WOKEN, with `off` still NONE. */
-static inline bool crew__park_won_pending(crew_task_t *self, uint64_t word)
-{
-    /* Relaxed: `off` was last written by this task (its arm) or for it (a
-     * finished wait's AWAY or ACK, which its wake made visible). */
-    return (word & 3) == CREW_PARK_WOKEN &&
-           atomic_load_explicit(&self->off, memory_order_relaxed) == CREW_OFF_NONE;
-}
-
-/* crew__park_close for a waiter of the calling task or thread. */
-static inline void crew__waiter_disarm(crew__waiter_t *w)
-{
-    if (w->task)
-        crew__park_close(w->task);
-}
 
 /* The wake of crew__unpark without the scheduling, for wakers that batch:
- * LOST (another wake won, or the wait is over), WON (the task saw the wake
- * before switching, or its scheduler requeues it), SCHEDULE (the task has
- * left its stack and the caller now owns making it runnable:
- * crew__sched_wake, or a crew__wake_batch_t). A win may wait a few hundred
- * instructions for the task to reach its switch ("Leaving the stack"). */
+ * LOST (another wake won, or the wait is over), WON (the task had not left
+ * its stack yet and requeues itself), SCHEDULE (the caller now owns making
+ * the task runnable: crew__sched_wake, or a crew__wake_batch_t). */
 enum { CREW_UNPARK_LOST = 0, CREW_UNPARK_WON = 1, CREW_UNPARK_SCHEDULE = 2 };
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
 
@@ -269,29 +201,15 @@ static inline int crew__waiter_wait(crew__waiter_t *w)
  * deferred: see crew__waiter_prepare_as. */
 static inline uint64_t crew__park_arm(crew_task_t *t, bool deferred)
 {
-    uint64_t old = atomic_load_explicit(&t->park, memory_order_relaxed);
-    /* An arm that was given up without crew__park_close: close it now, so
-     * no waker of it can be left waiting on this one's `off`. A finished
-     * wait leaves AWAY or ACK in `off`, so the common case is one test; NONE
-     * is also what a closed arm (IDLE) or a new task leaves. Relaxed: as in
-     * crew__park_won_pending. */
-    if (crew__unlikely(atomic_load_explicit(&t->off, memory_order_relaxed) == CREW_OFF_NONE) &&
-        (old & 3) != CREW_PARK_IDLE) {
-        crew__park_close(t);
-        old = atomic_load_explicit(&t->park, memory_order_relaxed);
-    }
-    uint64_t seq = (old >> 16) + 1;
+    uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
     unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
     uint64_t word = crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED);
-    /* Relaxed: published by the arm's release below ("Leaving the stack"). */
-    atomic_store_explicit(&t->off, CREW_OFF_NONE, memory_order_relaxed);
     /* The waiter record that carries seq reaches other wakers through the
      * source's own synchronisation (its lock or a release/acquire pair). */
     if (deferred)
-        /* Release: a canceller that reads ARMED reads the reset `off`. The
-         * registration's RMW, then crew__fence_after_rmw, order the store
-         * before the cancel flag's read (crew__waiter_registered). */
-        atomic_store_explicit(&t->park, word, memory_order_release);
+        /* Relaxed: the registration's RMW, then crew__fence_after_rmw,
+         * order it before the cancel flag's read (crew__waiter_registered). */
+        atomic_store_explicit(&t->park, word, memory_order_relaxed);
     else
         /* seq_cst: the cancellation handshake (top of file) needs this
          * store ordered before the caller's read of the cancel flag. */
@@ -299,9 +217,7 @@ static inline uint64_t crew__park_arm(crew_task_t *t, bool deferred)
     return seq;
 }
 
-static inline __attribute__((always_inline)) int crew__waiter_prepare_as(crew__waiter_t *w,
-                                                                         crew_task_t *self,
-                                                                         bool deferred)
+static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred)
 {
     w->task = self;
     if (!self) {
@@ -317,10 +233,7 @@ static inline __attribute__((always_inline)) int crew__waiter_prepare_as(crew__w
             return rc;
     }
     w->seq = crew__park_arm(self, deferred);
-    int st = crew__suspend_check(self);
-    if (crew__unlikely(st))
-        crew__park_close(self);
-    return st;
+    return crew__suspend_check(self);
 }
 
 /* After a deferred arm (crew__waiter_prepare_as) and the registration's

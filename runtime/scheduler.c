@@ -478,25 +478,10 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
         to = &next->fiber;
         break;
     }
-    if (cur && cur->post == CREW_POST_PARK &&
-        crew__unlikely((atomic_load_explicit(&cur->park, memory_order_acquire) & 3) ==
-                       CREW_PARK_WOKEN)) {
-        /* Woken while it chose what to run next: the last look before the
-         * switch ("Leaving the stack", park.h). Only from here on can no
-         * wake come from this thread (the choice may fire the task's own
-         * timer, or fail to start a task it joins), so a wake from here is
-         * one the scheduler could not requeue. The task stays; next runs
-         * after it. Acquire: see the waker's writes. */
-        if (next)
-            place_local(w, next, atomic_load_explicit(&next->started, memory_order_relaxed));
-        atomic_store_explicit(&cur->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
-        crew__park_stayed(cur);
-        return w;
-    }
     w->current = next;
     if (next) {
         atomic_store_explicit(&next->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
-        atomic_store_explicit(&next->last_worker, (uint8_t)w->index, memory_order_relaxed);
+        atomic_store_explicit(&next->last_worker, (uint16_t)w->index, memory_order_relaxed);
         crew__counter_add(&w->polls, 1);
     }
     crew_task_t *prev = crew__fiber_switch(from, to, cur, cur && cur->post == CREW_POST_EXIT);
@@ -519,14 +504,29 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
          * a sleeping worker could take one (Tokio notifies on yield too). */
         crew__idle_notify(w->rt, false);
         break;
-    case CREW_POST_PARK:
-        /* prev is off its stack: tell its wait's winner, if one came or
-         * comes ("Leaving the stack", park.h). Release: prev's state before
-         * the switch is visible to the winner that reads AWAY and schedules
-         * it. The last touch of prev here: that winner may run it to its end
-         * and free it. */
-        atomic_store_explicit(&prev->off, CREW_OFF_AWAY, memory_order_release);
+    case CREW_POST_PARK: {
+        uint64_t word = atomic_load_explicit(&prev->park, memory_order_relaxed);
+        for (;;) {
+            if ((word & 3) == CREW_PARK_WOKEN) {
+                /* A wake won before the task had left its stack (park.h
+                 * rule 3): it is runnable now. Acquire: see the waker's writes. */
+                atomic_thread_fence(memory_order_acquire);
+                atomic_store_explicit(&prev->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
+                push_local(w, prev);
+                break;
+            }
+            CREW_ASSERT((word & 3) == CREW_PARK_ARMED);
+            /* Release: the task's state before parking is visible to the
+             * waker that wins the PARKED word and schedules it. Nothing of
+             * prev may be touched after this CAS succeeds: that waker may
+             * run it to its end and free it. */
+            if (atomic_compare_exchange_weak_explicit(&prev->park, &word,
+                                                      (word & ~(uint64_t)3) | CREW_PARK_PARKED,
+                                                      memory_order_release, memory_order_relaxed))
+                break;
+        }
         break;
+    }
     case CREW_POST_EXIT:
         crew__task_finish_exit(w, prev);
         break;
@@ -584,12 +584,9 @@ void crew__sched_park_to(crew_task_t *self, crew_task_t *next)
 void crew__sched_park(crew_task_t *self)
 {
     crew__worker_t *w = crew__worker_self();
-    /* Fast path: the wake already came (park.h rule 3). Acquire: see the
-     * waker's writes. */
-    if ((atomic_load_explicit(&self->park, memory_order_acquire) & 3) == CREW_PARK_WOKEN) {
-        crew__park_stayed(self);
+    /* Fast path: the wake already came (park.h rule 3). */
+    if ((atomic_load_explicit(&self->park, memory_order_acquire) & 3) == CREW_PARK_WOKEN)
         return;
-    }
     atomic_store_explicit(&self->obs_state, CREW_TASK_WAITING, memory_order_relaxed);
     self->post = CREW_POST_PARK;
     crew__sched_switch(w, self, crew__sched_next_local(w));

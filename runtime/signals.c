@@ -226,14 +226,12 @@ int crew_signal_wait(const int *signos, size_t n, int *signo)
     for (size_t i = 0; i < n; i++)
         if (sigismember(&s->owned, signos[i]) != 1) {
             crew__spin_unlock(&s->lock);
-            crew__waiter_disarm(&wt.w); /* No wait (park.h). */
             return -EINVAL;
         }
     int got = first_common(&set, &s->unclaimed);
     if (got) {
         sigdelset(&s->unclaimed, got);
         crew__spin_unlock(&s->lock);
-        crew__waiter_disarm(&wt.w);
         *signo = got;
         return 0;
     }

@@ -70,7 +70,6 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     t->result = NULL;
     t->status = 0;
     atomic_init(&t->last_worker, 0);
-    atomic_init(&t->off, 0);
     t->stack_cls = cls;
     t->rt = rt;
     t->qnext = NULL;
@@ -238,8 +237,6 @@ void crew__task_entry(void *prev)
     crew__sched_finish(w, prev);
     crew_task_t *t = w->current;
     t->result = t->fn(t->arg);
-    /* A wait the body armed and gave up without closing (park.h). */
-    crew__park_close(t);
     if (t->result == CREW_TASK_CANCELED)
         t->status = -ECANCELED;
     /* Canary mode: check before anyone can see the task finish, or a joiner
@@ -318,10 +315,8 @@ static int join_wait(crew_task_t *t)
             rc = join_interrupted(self, t, st);
             continue;
         }
-        if (!join_register(t, &w)) {
-            crew__waiter_disarm(&w); /* Done already: no wait (park.h). */
+        if (!join_register(t, &w))
             break;
-        }
         /* Depth first (scheduler.c rule 7): if the child still waits in our
          * own queue, run it now on its own stack (not under a deadline,
          * whose timer needs the general wait). */
@@ -417,7 +412,7 @@ int crew_task_cancel(crew_task_t *t)
     atomic_store_explicit(&t->cancelled, 1, memory_order_seq_cst);
     uint64_t word = atomic_load_explicit(&t->park, memory_order_seq_cst);
     unsigned st = (unsigned)(word & 3);
-    if (st == CREW_PARK_ARMED)
+    if (st == CREW_PARK_ARMED || st == CREW_PARK_PARKED)
         crew__unpark(t, word >> 16, CREW_WAKE_CANCEL);
     return 0;
 }

@@ -558,8 +558,6 @@ int crew_sleep_until(int64_t deadline)
     int64_t scope = crew__deadline_of(self);
     int cause = scope < deadline ? crew__timer_wait(&w, scope, CREW_WAKE_TIMEOUT)
                                  : crew__timer_wait(&w, deadline, CREW_WAKE_READY);
-    if (cause < 0)
-        crew__waiter_disarm(&w); /* No timer, no wait (park.h). */
     return crew__wake_status(self, cause);
 }
 

@@ -4,7 +4,7 @@
  * The task arms its park word (seq_cst) and then reads its cancel flag in
  * crew__waiter_prepare; the canceller stores the flag and then reads the park
  * word (seq_cst). So a cancel is either seen by prepare, or seen by the
- * canceller as an ARMED word that it wakes with CREW_WAKE_CANCEL;
+ * canceller as an ARMED or PARKED word that it wakes with CREW_WAKE_CANCEL;
  * a wait armed in a shield region carries NOCANCEL, and then only another
  * cause may end it. A lost cancel is a task parked for ever, so every test
  * runs under the watchdog; the public-API view of cancellation is in
@@ -69,11 +69,8 @@ static void test_park_cancel_before_arm(void **state)
  * suspending meanwhile, so the word stays ARMED. The cancel goes through
  * crew_task_cancel: a flag stored after prepare's look with no wake at all is
  * a state the handshake excludes (such a canceller sees ARMED), and nothing
- * re-reads the flag after the switch (park.h says why), so a test of it
- * would hang by design. The canceller's wake wins while the task is still on
- * its stack, so crew_task_cancel waits for the task's last look before its
- * switch ("Leaving the stack"): it runs on a thread of its own, and the task
- * goes on to wait only once the wake has won. */
+ * re-reads the flag after the park is published (park.h says why), so a
+ * test of it would hang by design. */
 static void *after_arm_main(void *arg)
 {
     struct wait_probe *p = arg;
@@ -89,18 +86,6 @@ static void *after_arm_main(void *arg)
     return CREW_TASK_CANCELED;
 }
 
-struct canceller {
-    crew_task_t *t;
-    int rc;
-};
-
-static void *cancel_thread(void *arg)
-{
-    struct canceller *c = arg;
-    c->rc = crew_task_cancel(c->t);
-    return NULL;
-}
-
 static void test_park_cancel_after_arm(void **state)
 {
     (void)state;
@@ -112,15 +97,8 @@ static void test_park_cancel_after_arm(void **state)
     TC_WAIT_UNTIL(atomic_load(&p.armed));
     /* The handle keeps the task alive, so its word may be read here. */
     assert_int_equal(atomic_load(&t->park) & 3, CREW_PARK_ARMED);
-    struct canceller c = { .t = t, .rc = -1 };
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, cancel_thread, &c), 0);
-    TC_WAIT_UNTIL((atomic_load(&t->park) & 3) == CREW_PARK_WOKEN);
-    /* Won, and still on its stack: the canceller waits for the task. */
-    assert_int_equal(atomic_load(&t->off), CREW_OFF_NONE);
+    assert_int_equal(crew_task_cancel(t), 0);
     atomic_store(&p.go, 1);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(c.rc, 0);
     assert_int_equal(crew_join(t, NULL), -ECANCELED);
     assert_int_equal(crew_rt_destroy(rt), 0);
     assert_int_equal(p.prepare_rc, 0);
@@ -164,11 +142,10 @@ static void test_park_cancel_after_arm_shielded(void **state)
     crew_task_t *t = NULL;
     assert_int_equal(crew_rt_spawn(rt, shielded_main, &p, NULL, &t), 0);
     /* go: a task whose wait ended early (a regression) is past w already, so
-     * it must not be woken; AWAY: the wait is this one, the task's only,
-     * and the task has switched away. */
+     * it must not be woken; PARKED: the wait is this one, the task's only. */
     TC_WAIT_UNTIL(atomic_load(&p.go) ||
                   (atomic_load_explicit(&p.w, memory_order_acquire) &&
-                   atomic_load(&t->off) == CREW_OFF_AWAY));
+                   (atomic_load(&t->park) & 3) == CREW_PARK_PARKED));
     if (!atomic_load(&p.go))
         assert_true(crew__waiter_wake(atomic_load_explicit(&p.w, memory_order_acquire),
                                       CREW_WAKE_READY));
@@ -186,7 +163,7 @@ static void test_park_cancel_after_arm_shielded(void **state)
 /* Each round a task waits on a waiter nobody else knows, so only the cancel,
  * sent after a random spin from the test thread, can end it: in prepare
  * (-ECANCELED) or as a CANCEL wake, on whichever side of the arm and of the
- * switch the cancel falls. A lost cancel hangs the join. */
+ * PARKED CAS the cancel falls. A lost cancel hangs the join. */
 struct race_round {
     atomic_int started;
     unsigned spin; /* The task's own delay before it arms. */
@@ -204,7 +181,7 @@ static void register_deferred(crew__waiter_t *w)
 }
 
 /* Short random delays on both sides, so the cancel falls before the arm,
- * between the arm and the switch, and after it, in turn. */
+ * between the arm and the PARKED CAS, and after it, in turn. */
 static void spin(unsigned n)
 {
     while (n--)
@@ -236,7 +213,7 @@ static void test_park_cancel_real_race(void **state)
     const unsigned rounds = 2000;
     /* Where the park word was just before each cancel: a rough picture of
      * which side of the handshake the rounds exercised, not a check. */
-    unsigned n = 0, in_prepare = 0, woken = 0, idle = 0, armed = 0, away = 0;
+    unsigned n = 0, in_prepare = 0, woken = 0, seen[4] = { 0 };
     for (; n < rounds && crew_now() < budget_end; n++) {
         struct race_round r = { .spin = (unsigned)(crew_test_rand(&seed) % 256),
                                 .deferred = n % 2 };
@@ -244,12 +221,7 @@ static void test_park_cancel_real_race(void **state)
         assert_int_equal(crew_rt_spawn(rt, race_main, &r, NULL, &t), 0);
         TC_WAIT_UNTIL(atomic_load(&r.started));
         spin((unsigned)(crew_test_rand(&seed) % 256));
-        if ((atomic_load_explicit(&t->park, memory_order_relaxed) & 3) != CREW_PARK_ARMED)
-            idle++;
-        else if (atomic_load_explicit(&t->off, memory_order_relaxed) == CREW_OFF_AWAY)
-            away++;
-        else
-            armed++;
+        seen[atomic_load_explicit(&t->park, memory_order_relaxed) & 3]++;
         assert_int_equal(crew_task_cancel(t), 0);
         assert_int_equal(crew_join(t, NULL), -ECANCELED);
         if (r.outcome == -ECANCELED)
@@ -262,8 +234,9 @@ static void test_park_cancel_real_race(void **state)
     assert_int_equal(crew_rt_destroy(rt), 0);
     fprintf(stderr,
             "# %u rounds: cancel seen by prepare %u, by a CANCEL wake %u; word before the "
-            "cancel: idle %u, armed %u, switched away %u\n",
-            n, in_prepare, woken, idle, armed, away);
+            "cancel: idle %u, armed %u, parked %u\n",
+            n, in_prepare, woken, seen[CREW_PARK_IDLE], seen[CREW_PARK_ARMED],
+            seen[CREW_PARK_PARKED]);
 }
 
 /* ---- 5, 6. A deferred arm -------------------------------------------------- */
@@ -317,7 +290,7 @@ static void run_deferred(bool shielded)
         /* As in test 3: wake only this wait, once it has parked. */
         TC_WAIT_UNTIL(atomic_load(&p.go) ||
                       (atomic_load_explicit(&p.w, memory_order_acquire) &&
-                       atomic_load(&t->off) == CREW_OFF_AWAY));
+                       (atomic_load(&t->park) & 3) == CREW_PARK_PARKED));
         if (!atomic_load(&p.go))
             assert_true(crew__waiter_wake(atomic_load_explicit(&p.w, memory_order_acquire),
                                           CREW_WAKE_READY));
