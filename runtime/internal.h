@@ -78,7 +78,7 @@ typedef struct crew__fiber {
 enum crew__post {
     CREW_POST_NONE = 0,  /* Nothing: the task is already where it belongs. */
     CREW_POST_REQUEUE,   /* Yield: append to the local run queue. */
-    CREW_POST_PARK,      /* Park: publish PARKED unless a wake came first. */
+    CREW_POST_PARK,      /* Park: publish PARKED unless a wake came first (a fast wait: AWAY). */
     CREW_POST_EXIT,      /* Finished: recycle the stack, signal the joiner. */
 };
 
@@ -89,6 +89,8 @@ enum {
     CREW_JOIN_DONE = 2,    /* The task finished; result is readable. */
 };
 
+_Static_assert(CREW_MAX_WORKERS <= 256, "crew_task_s.last_worker holds a worker index in 8 bits");
+
 struct crew_task_s {
     crew__fiber_t fiber;     /* Valid from the first run until exit. */
     crew__stack_t *stack;    /* NULL until the task first runs and after exit. */
@@ -98,7 +100,10 @@ struct crew_task_s {
     int16_t status;          /* crew_join's return: 0, or -errno: why the task did not run. */
     /* The worker that last ran it, where a wake from outside the workers
      * sends it (scheduler.c rule 8). Relaxed: a hint, any index is safe. */
-    _Atomic uint16_t last_worker;
+    _Atomic uint8_t last_worker;
+    /* Where the task is in its current wait, for the wake that won it
+     * in a fast wait (park.h, "Fast exit"): CREW_OFF_*. */
+    _Atomic uint8_t off;
     uint32_t reg_idx;        /* Index in its registry shard (registry.h); under its lock. */
     crew_rt_t *rt;
     crew_task_t *qnext;      /* Link in the injection queue and in overflow batches. */

@@ -1,38 +1,113 @@
 /* Park/unpark and waiters (see park.h). */
 #include "park.h"
 
+#include <sched.h>
+
 #include "futex.h"
 #include "probes.h"
 #include "reactor.h"
 #include "scheduler.h"
 
+/* One round of waiting for a party a few instructions away: spin, then let
+ * the OS run it in case it was preempted. */
+static void pause_round(unsigned *spins)
+{
+    if ((*spins)++ < 64)
+        crew__cpu_relax();
+    else
+        sched_yield();
+}
+
+/* A won fast wake whose task had not yet left its stack ("Fast exit",
+ * park.h): wait for it to say whether it switched away or stayed. */
+static __attribute__((noinline)) int settle_slow(crew_task_t *t)
+{
+    crew__worker_t *me = crew__worker_self();
+    if (me && me->current == t) {
+        /* The task wakes itself, before its last look: it will see WOKEN,
+         * and must not wait for an ACK from itself. */
+        atomic_store_explicit(&t->off, CREW_OFF_ACK, memory_order_relaxed);
+        return CREW_UNPARK_WON;
+    }
+    unsigned spins = 0;
+    for (;;) {
+        /* Acquire: pairs with the scheduler's release of AWAY (the task is
+         * off its stack) or the task's release of STAYED. */
+        unsigned off = atomic_load_explicit(&t->off, memory_order_acquire);
+        if (off == CREW_OFF_AWAY)
+            return CREW_UNPARK_SCHEDULE;
+        if (off == CREW_OFF_STAYED) {
+            /* Release: our last touch of t; the task goes on only after it. */
+            atomic_store_explicit(&t->off, CREW_OFF_ACK, memory_order_release);
+            return CREW_UNPARK_WON;
+        }
+        pause_round(&spins);
+    }
+}
+
 /* Inlined into crew__unpark, the hot wake of every primitive. */
 static inline __attribute__((always_inline)) int unpark_claim(crew_task_t *t, uint64_t seq,
                                                               int cause)
 {
-    /* Read before the CAS: once a wake wins, the task may run, finish and be
-     * freed. */
+    /* Read before the CAS, for the probe: once a wake wins, the task may
+     * go on and be freed (unless it left its stack, below). */
     uint64_t id = t->id;
     uint64_t word = atomic_load_explicit(&t->park, memory_order_relaxed);
+    unsigned st;
     for (;;) {
-        unsigned st = (unsigned)(word & 3);
+        st = (unsigned)(word & 3);
         if ((word >> 16) != seq || (st != CREW_PARK_ARMED && st != CREW_PARK_PARKED))
             return CREW_UNPARK_LOST;
         if (cause == CREW_WAKE_CANCEL && (word & CREW_PARK_NOCANCEL))
             return CREW_UNPARK_LOST; /* Armed inside a shield region. */
         /* Release: what the waker did before the wake (published a result,
          * handed over an item) is visible to the task when it sees WOKEN.
-         * Acquire (on success from PARKED): pairs with the scheduler's release
-         * when it published PARKED, so the task is fully off its stack. */
+         * Acquire (on success from PARKED): pairs with the scheduler's
+         * release when it published PARKED, so the task is fully off its
+         * stack; (from a fast ARMED) with the arm's release, so the `off`
+         * read below sees this wait's reset or later. */
+        uint64_t keep = word & (CREW_PARK_NOCANCEL | CREW_PARK_FAST);
         if (atomic_compare_exchange_weak_explicit(&t->park, &word,
-                                                  crew__park_word(seq, cause,
-                                                                  (unsigned)(word & CREW_PARK_NOCANCEL),
-                                                                  CREW_PARK_WOKEN),
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
-            CREW_PROBE2(task_wake, id, cause);
-            return st == CREW_PARK_PARKED ? CREW_UNPARK_SCHEDULE : CREW_UNPARK_WON;
-        }
+                                                  crew__park_word(seq, cause, 0, CREW_PARK_WOKEN) | keep,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
     }
+    CREW_PROBE2(task_wake, id, cause);
+    if (!(word & CREW_PARK_FAST))
+        return st == CREW_PARK_PARKED ? CREW_UNPARK_SCHEDULE : CREW_UNPARK_WON;
+    /* A fast wait ("Fast exit", park.h); the common case: the task parked
+     * long ago. Acquire: as in settle_slow. */
+    if (crew__likely(atomic_load_explicit(&t->off, memory_order_acquire) == CREW_OFF_AWAY))
+        return CREW_UNPARK_SCHEDULE;
+    return settle_slow(t);
+}
+
+void crew__park_close(crew_task_t *self)
+{
+    uint64_t word = atomic_load_explicit(&self->park, memory_order_relaxed);
+    while ((word & 3) == CREW_PARK_ARMED)
+        /* Relaxed: the word only says "not waiting" to wakers, which then
+         * touch nothing. A wake that won instead is settled below. */
+        if (atomic_compare_exchange_weak_explicit(&self->park, &word,
+                                                  crew__park_word(word >> 16, 0, 0, CREW_PARK_IDLE),
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return;
+    /* Won (WOKEN, fast, `off` still NONE): its winner waits for us. A
+     * finished wait leaves AWAY or ACK there. */
+    if (crew__park_forgotten(self, word))
+        crew__park_stayed(self);
+}
+
+void crew__park_stayed(crew_task_t *self)
+{
+    /* ACK already: the task woke itself (settle_slow), nobody reads `off`. */
+    if (atomic_load_explicit(&self->off, memory_order_relaxed) == CREW_OFF_ACK)
+        return;
+    atomic_store_explicit(&self->off, CREW_OFF_STAYED, memory_order_release);
+    unsigned spins = 0;
+    /* Acquire: pairs with the winner's release of ACK, its last touch of us. */
+    while (atomic_load_explicit(&self->off, memory_order_acquire) != CREW_OFF_ACK)
+        pause_round(&spins);
 }
 
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)

@@ -12,25 +12,65 @@
  *     whether it won, so a source whose wake lost can hand what it was
  *     delivering (an item, a permit, a lock) to the next waiter instead.
  *  3. A wake that lands before the task has finished switching away is not
- *     lost: the task either sees it before switching or the scheduler sees it
- *     when it publishes the park, and requeues the task.
+ *     lost: the task either sees it before switching or the scheduler sees
+ *     it when it publishes the park, and requeues the task (a channel wait:
+ *     the waker waits until the task has left its stack, "Fast exit",
+ *     below).
  *  4. After crew__waiter_wait() returns, the waiter unregisters from every
  *     source whose wake did not win (under that source's lock), so no source
  *     touches the record after the waiting function returns.
  *
- * A task's park word packs (seq << 16) | (cause << 3) | (nocancel << 2) |
- * state. seq makes every wait distinct, so a late wake aimed at an earlier
- * wait fails its CAS. nocancel is set when the task armed inside a shield
- * region: a cancel's wake then fails its CAS, atomically with the state it
- * compares, so a shielded wait can never return "cancelled".
+ * A task's park word packs (seq << 16) | (fast << 15) | (cause << 3) |
+ * (nocancel << 2) | state. seq makes every wait distinct, so a late wake
+ * aimed at an earlier wait fails its CAS. nocancel is set when the task armed
+ * inside a shield region: a cancel's wake then fails its CAS, atomically
+ * with the state it compares, so a shielded wait can never return
+ * "cancelled". The state goes IDLE -> ARMED (the task) -> PARKED (its
+ * scheduler, by CAS, once it is off its stack) -> WOKEN (the one waker whose
+ * CAS wins, from ARMED or PARKED); a winner from PARKED schedules the task.
+ *
+ * Fast exit (fast = 1: channel waits, crew__waiter_prepare_as with
+ * deferred). The PARKED CAS is one locked instruction per park; a channel
+ * wait skips it, and says in its `off` byte instead where it is (reset to
+ * NONE when it arms, before the arm's release, so whoever reads ARMED reads
+ * NONE or later):
+ *  - At its last look before switching (crew__sched_switch, after the next
+ *    task is chosen; crew__sched_park looks once early too) a task that
+ *    finds WOKEN stores STAYED and waits for the winner's ACK (the winner
+ *    reads `off` after its CAS; without the ACK the task could run on, end
+ *    and be freed under that read). Otherwise it switches away, and the
+ *    scheduler, on the fiber it switched to, stores AWAY: a plain release
+ *    store, its last touch of the task.
+ *  - The winner (crew__unpark_claim) then waits for AWAY (it schedules the
+ *    task) or STAYED (it stores ACK and leaves the task alone). Between its
+ *    arm and that point a channel waiter runs only runtime code: its
+ *    channels' registrations (whose wakers wake after unlocking), its
+ *    deadline timer's insertion, the choice of the next task (timers fired
+ *    with a trylock, the injection queue's and the stack pool's locks). No
+ *    waker holds any of these while it waits. (Other primitives do not
+ *    qualify: a condition variable, for one, takes its own lock again
+ *    between the arm and the wait, and its notify wakes under that lock.
+ *    They keep the PARKED CAS.)
+ *  - A wake from the task's own thread cannot wait for it. Up to the last
+ *    look the task is its worker's current task, and such a wake (its own
+ *    cancel in crew__waiter_registered, its own timer fired while it
+ *    chooses the next task) stores ACK: the last look then sees WOKEN and
+ *    the task stays. No wake comes from the thread after the last look.
+ *  - So every fast arm ends in a wait or in crew__park_close, which gives it
+ *    up (settling a wake that won meanwhile): an arm left behind would make
+ *    a later cancel wait for a switch that never comes. The select loop
+ *    closes the arms it gives up; the next arm and the task's exit close a
+ *    forgotten one as a safety net.
  *
  * Cancellation (task.c): the canceller sets the task's sticky flag, then reads
  * the park word and, if the task waits, tries a CANCEL wake. The task arms
  * (a seq_cst exchange) and then reads the flag. Both sides are seq_cst, so
  * either the task sees the flag and does not wait, or the canceller sees the
- * armed word and wakes it. (A plain-store arm with the flag read again after
- * the worker's PARKED CAS was tried: after that CAS a waker may run the task
- * to its end and free it, so nothing of the task may be read there.) */
+ * armed word and wakes it. (A channel wait arms with a plain store and
+ * reads the flag after its registration's locked exchange instead:
+ * crew__waiter_registered. Reading it after the switch was tried: by then a
+ * waker may have run the task to its end and freed it, so nothing of the
+ * task may be read there.) */
 #ifndef CREW_RUNTIME_PARK_H
 #define CREW_RUNTIME_PARK_H
 
@@ -41,7 +81,7 @@
 #include "internal.h"
 #include "scheduler.h"
 
-/* Why a waiter woke. Values fit in 13 bits; 0 is never a cause. */
+/* Why a waiter woke. Values fit in 12 bits; 0 is never a cause. */
 enum crew__cause {
     CREW_WAKE_READY = 1,   /* The awaited thing happened (task done, item ready, ...). */
     CREW_WAKE_CANCEL = 2,  /* The task was cancelled. */
@@ -55,9 +95,20 @@ enum crew__cause {
 /* Park word states. */
 enum {
     CREW_PARK_IDLE = 0,   /* Not waiting. */
-    CREW_PARK_ARMED = 1,  /* Waiting, still running (not yet switched away). */
+    CREW_PARK_ARMED = 1,  /* Waiting, still running (a fast wait: or switched away). */
     CREW_PARK_PARKED = 2, /* Waiting and switched away: a winning waker must schedule it. */
     CREW_PARK_WOKEN = 3,  /* A wake won; the cause field says why. */
+};
+
+/* The fast bit of the park word ("Fast exit", above). */
+#define CREW_PARK_FAST ((uint64_t)1 << 15)
+
+/* A task's `off` byte in a fast wait ("Fast exit", above). */
+enum {
+    CREW_OFF_NONE = 0,   /* Armed: the task still runs on its stack. */
+    CREW_OFF_AWAY = 1,   /* It switched away: the winner makes it runnable. */
+    CREW_OFF_STAYED = 2, /* It saw the wake before switching: the winner ACKs. */
+    CREW_OFF_ACK = 3,    /* The winner is done with the task. */
 };
 
 struct crew__waiter {
@@ -74,7 +125,10 @@ int crew__waiter_prepare(crew__waiter_t *w);
  * plain thread). deferred: the caller registers w under a lock taken with a
  * seq_cst read-modify-write and then calls crew__waiter_registered, which
  * completes the cancellation handshake (top of file): the arm is then a
- * plain store, one locked instruction less per wait. (Inline, below.) */
+ * plain store, one locked instruction less per wait. The wait is a fast one
+ * too ("Fast exit"): the caller must end it with a wait or with
+ * crew__park_close, and its path to the switch must take no lock that a
+ * waker holds while waking it. (Inline, below.) */
 static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred);
 /* Put t in the registry before its first wait (registry.h); 0 or -ENOMEM. */
 int crew__waiter_register_task(crew_task_t *t);
@@ -140,11 +194,38 @@ bool crew__waiter_wake_thread(crew__waiter_t *w, int cause);
 
 /* Task side, used by crew__waiter_*: (crew__park_arm inline, below) */
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);
+/* The calling task found its fast wait won before it switched away: tell
+ * the winner it stayed, and wait for the winner's ACK ("Fast exit"). */
+void crew__park_stayed(crew_task_t *self);
+/* The calling task gives up a fast arm without waiting (its operation
+ * completed after all, or it failed): every fast arm ends in a wait or
+ * here, or a waker that reads the park word (a cancel) would wait for a
+ * switch that never comes. A wake that won meanwhile is settled. */
+void crew__park_close(crew_task_t *self);
+/* Whether t (the calling task, whose park word is word) left a fast arm
+ * behind: armed, or won with its winner still waiting ("Fast exit"). A
+ * finished fast wait leaves AWAY or ACK in `off`; a closed one is IDLE. */
+static inline bool crew__park_forgotten(crew_task_t *t, uint64_t word)
+{
+    /* Relaxed: `off` was last written by this task (its arm) or for it (a
+     * finished wait's AWAY or ACK, which its wake made visible). */
+    return crew__unlikely(word & CREW_PARK_FAST) && (word & 3) != CREW_PARK_IDLE &&
+           atomic_load_explicit(&t->off, memory_order_relaxed) == CREW_OFF_NONE;
+}
+
+/* crew__park_close for a fast waiter of the calling task or thread. */
+static inline void crew__waiter_disarm(crew__waiter_t *w)
+{
+    if (w->task)
+        crew__park_close(w->task);
+}
 
 /* The wake of crew__unpark without the scheduling, for wakers that batch:
  * LOST (another wake won, or the wait is over), WON (the task had not left
- * its stack yet and requeues itself), SCHEDULE (the caller now owns making
- * the task runnable: crew__sched_wake, or a crew__wake_batch_t). */
+ * its stack yet: it sees the wake itself, or its scheduler requeues it),
+ * SCHEDULE (the caller now owns making the task runnable: crew__sched_wake,
+ * or a crew__wake_batch_t). A win of a fast wait may wait a few hundred
+ * instructions for the task to reach its switch ("Fast exit"). */
 enum { CREW_UNPARK_LOST = 0, CREW_UNPARK_WON = 1, CREW_UNPARK_SCHEDULE = 2 };
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause);
 
@@ -171,7 +252,7 @@ static inline uint64_t crew__park_word(uint64_t seq, int cause, unsigned nocance
 
 static inline int crew__park_cause(uint64_t word)
 {
-    return (int)((word >> 3) & 0x1FFF);
+    return (int)((word >> 3) & 0xFFF);
 }
 
 /* The cause of the wake that ended t's wait, read by t once it runs again. */
@@ -201,23 +282,36 @@ static inline int crew__waiter_wait(crew__waiter_t *w)
  * deferred: see crew__waiter_prepare_as. */
 static inline uint64_t crew__park_arm(crew_task_t *t, bool deferred)
 {
-    uint64_t seq = (atomic_load_explicit(&t->park, memory_order_relaxed) >> 16) + 1;
+    uint64_t old = atomic_load_explicit(&t->park, memory_order_relaxed);
+    /* A fast arm that was given up without crew__park_close: close it now,
+     * so no waker of it can be left waiting on this one's `off`. */
+    if (crew__park_forgotten(t, old)) {
+        crew__park_close(t);
+        old = atomic_load_explicit(&t->park, memory_order_relaxed);
+    }
+    uint64_t seq = (old >> 16) + 1;
     unsigned nocancel = t->shield ? CREW_PARK_NOCANCEL : 0;
     uint64_t word = crew__park_word(seq, 0, nocancel, CREW_PARK_ARMED);
     /* The waiter record that carries seq reaches other wakers through the
      * source's own synchronisation (its lock or a release/acquire pair). */
-    if (deferred)
-        /* Relaxed: the registration's RMW, then crew__fence_after_rmw,
-         * order it before the cancel flag's read (crew__waiter_registered). */
-        atomic_store_explicit(&t->park, word, memory_order_relaxed);
-    else
+    if (deferred) {
+        /* A channel wait: fast exit too (top of file). Relaxed: published
+         * by the arm's release below. */
+        atomic_store_explicit(&t->off, CREW_OFF_NONE, memory_order_relaxed);
+        /* Release: a canceller that reads ARMED reads the reset `off`. The
+         * registration's RMW, then crew__fence_after_rmw, order the store
+         * before the cancel flag's read (crew__waiter_registered). */
+        atomic_store_explicit(&t->park, word | CREW_PARK_FAST, memory_order_release);
+    } else
         /* seq_cst: the cancellation handshake (top of file) needs this
          * store ordered before the caller's read of the cancel flag. */
         atomic_exchange_explicit(&t->park, word, memory_order_seq_cst);
     return seq;
 }
 
-static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred)
+static inline __attribute__((always_inline)) int crew__waiter_prepare_as(crew__waiter_t *w,
+                                                                         crew_task_t *self,
+                                                                         bool deferred)
 {
     w->task = self;
     if (!self) {
@@ -233,7 +327,10 @@ static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, 
             return rc;
     }
     w->seq = crew__park_arm(self, deferred);
-    return crew__suspend_check(self);
+    int st = crew__suspend_check(self);
+    if (crew__unlikely(st) && deferred)
+        crew__park_close(self);
+    return st;
 }
 
 /* After a deferred arm (crew__waiter_prepare_as) and the registration's

@@ -478,10 +478,25 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
         to = &next->fiber;
         break;
     }
+    if (cur && cur->post == CREW_POST_PARK &&
+        crew__unlikely((atomic_load_explicit(&cur->park, memory_order_acquire) &
+                        (CREW_PARK_FAST | 3)) == (CREW_PARK_FAST | CREW_PARK_WOKEN))) {
+        /* A fast wait woken while it chose what to run next: the last look
+         * before the switch ("Fast exit", park.h). Only from here on can no
+         * wake come from this thread (the choice may fire the task's own
+         * timer), so a wake from here is one the scheduler could not
+         * requeue. The task stays; next runs after it. Acquire: see the
+         * waker's writes. */
+        if (next)
+            place_local(w, next, atomic_load_explicit(&next->started, memory_order_relaxed));
+        atomic_store_explicit(&cur->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
+        crew__park_stayed(cur);
+        return w;
+    }
     w->current = next;
     if (next) {
         atomic_store_explicit(&next->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
-        atomic_store_explicit(&next->last_worker, (uint16_t)w->index, memory_order_relaxed);
+        atomic_store_explicit(&next->last_worker, (uint8_t)w->index, memory_order_relaxed);
         crew__counter_add(&w->polls, 1);
     }
     crew_task_t *prev = crew__fiber_switch(from, to, cur, cur && cur->post == CREW_POST_EXIT);
@@ -506,6 +521,15 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
         break;
     case CREW_POST_PARK: {
         uint64_t word = atomic_load_explicit(&prev->park, memory_order_relaxed);
+        if (word & CREW_PARK_FAST) {
+            /* prev is off its stack: tell its wait's winner, if one came or
+             * comes ("Fast exit", park.h). Release: prev's state before the
+             * switch is visible to the winner that reads AWAY and schedules
+             * it. The last touch of prev here: that winner may run it to its
+             * end and free it. */
+            atomic_store_explicit(&prev->off, CREW_OFF_AWAY, memory_order_release);
+            break;
+        }
         for (;;) {
             if ((word & 3) == CREW_PARK_WOKEN) {
                 /* A wake won before the task had left its stack (park.h
@@ -584,9 +608,14 @@ void crew__sched_park_to(crew_task_t *self, crew_task_t *next)
 void crew__sched_park(crew_task_t *self)
 {
     crew__worker_t *w = crew__worker_self();
-    /* Fast path: the wake already came (park.h rule 3). */
-    if ((atomic_load_explicit(&self->park, memory_order_acquire) & 3) == CREW_PARK_WOKEN)
+    /* Fast path: the wake already came (park.h rule 3). Acquire: see the
+     * waker's writes. */
+    uint64_t word = atomic_load_explicit(&self->park, memory_order_acquire);
+    if ((word & 3) == CREW_PARK_WOKEN) {
+        if (word & CREW_PARK_FAST)
+            crew__park_stayed(self); /* Its winner waits for us ("Fast exit"). */
         return;
+    }
     atomic_store_explicit(&self->obs_state, CREW_TASK_WAITING, memory_order_relaxed);
     self->post = CREW_POST_PARK;
     crew__sched_switch(w, self, crew__sched_next_local(w));

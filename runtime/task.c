@@ -70,6 +70,7 @@ static crew_task_t *task_new(crew__worker_t *w, crew_rt_t *rt, crew_fn_t fn, voi
     t->result = NULL;
     t->status = 0;
     atomic_init(&t->last_worker, 0);
+    atomic_init(&t->off, 0);
     t->stack_cls = cls;
     t->rt = rt;
     t->qnext = NULL;
@@ -237,6 +238,9 @@ void crew__task_entry(void *prev)
     crew__sched_finish(w, prev);
     crew_task_t *t = w->current;
     t->result = t->fn(t->arg);
+    /* A channel wait the body armed and gave up without closing (park.h). */
+    if (crew__park_forgotten(t, atomic_load_explicit(&t->park, memory_order_relaxed)))
+        crew__park_close(t);
     if (t->result == CREW_TASK_CANCELED)
         t->status = -ECANCELED;
     /* Canary mode: check before anyone can see the task finish, or a joiner

@@ -175,6 +175,8 @@ static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *o
             crew__waiter_registered(&sel.w);
         int cause = ready ? 0 : crew__waiter_wait(&sel.w);
         if (cause != CREW_WAKE_READY && abort_wait(&sel, ops)) {
+            if (!cause)
+                crew__waiter_disarm(&sel.w); /* Never waited (park.h). */
             if (!sel.single)
                 unregister_all(ops, reg, NULL);
             st = cause && self ? crew__wake_status(self, cause) : 0;

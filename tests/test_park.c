@@ -12,7 +12,9 @@
  *
  * The channels arm with a plain store instead (a deferred arm) and read the
  * flag in crew__waiter_registered, after their registration's locked
- * exchange: tests 5 and 6, and every other round of test 4. */
+ * exchange: tests 5 and 6, and every other round of test 4. Their waits are
+ * fast ones (park.h, "Fast exit"): a wake that wins while the task is still
+ * on its stack waits for it to switch away or to stay: test 7. */
 #include "task_util.h"
 
 #include "park.h"
@@ -28,6 +30,7 @@ struct wait_probe {
     int end_rc;          /* crew_shield_end, in the shielded test. */
     int yield_rc;        /* The suspension point after the wait. */
     _Atomic(crew__waiter_t *) w; /* Shielded test: published for the waker. */
+    bool deferred;       /* Arm as a channel wait does (tests 5-7). */
 };
 
 /* ---- 1. The cancel lands before the arm ------------------------------------ */
@@ -61,6 +64,15 @@ static void test_park_cancel_before_arm(void **state)
     assert_int_equal(p.yield_rc, -ECANCELED);
 }
 
+/* A deferred arm's registration: a channel takes its lock with a seq_cst
+ * exchange between the arm and crew__waiter_registered. */
+static void register_deferred(crew__waiter_t *w)
+{
+    _Atomic uint32_t lock = 0;
+    atomic_exchange_explicit(&lock, 1, memory_order_seq_cst);
+    crew__waiter_registered(w);
+}
+
 /* ---- 2. The cancel lands between the arm and the park ----------------------- */
 
 /* The task's look at the flag is over (prepare returned 0), so the canceller,
@@ -75,9 +87,11 @@ static void *after_arm_main(void *arg)
 {
     struct wait_probe *p = arg;
     crew__waiter_t w;
-    p->prepare_rc = crew__waiter_prepare(&w);
+    p->prepare_rc = crew__waiter_prepare_as(&w, crew__task_self(), p->deferred);
     if (p->prepare_rc)
         return NULL;
+    if (p->deferred)
+        register_deferred(&w);
     atomic_store(&p->armed, 1);
     if (!TC_THREAD_WAIT_UNTIL(atomic_load(&p->go)))
         return NULL; /* The test thread failed; do not wait on nothing. */
@@ -171,14 +185,6 @@ struct race_round {
     int outcome;   /* prepare's status if nonzero, else the wake's cause. */
 };
 
-/* A deferred arm's registration: a channel takes its lock with a seq_cst
- * exchange between the arm and crew__waiter_registered. */
-static void register_deferred(crew__waiter_t *w)
-{
-    _Atomic uint32_t lock = 0;
-    atomic_exchange_explicit(&lock, 1, memory_order_seq_cst);
-    crew__waiter_registered(w);
-}
 
 /* Short random delays on both sides, so the cancel falls before the arm,
  * between the arm and the PARKED CAS, and after it, in turn. */
@@ -287,10 +293,11 @@ static void run_deferred(bool shielded)
     assert_int_equal(crew_rt_spawn(rt, shielded ? deferred_shielded_main : deferred_plain_main,
                                    &p, NULL, &t), 0);
     if (shielded) {
-        /* As in test 3: wake only this wait, once it has parked. */
+        /* As in test 3: wake only this wait, once it has switched away (a
+         * fast wait says so in `off`, park.h "Fast exit"). */
         TC_WAIT_UNTIL(atomic_load(&p.go) ||
                       (atomic_load_explicit(&p.w, memory_order_acquire) &&
-                       (atomic_load(&t->park) & 3) == CREW_PARK_PARKED));
+                       atomic_load(&t->off) == CREW_OFF_AWAY));
         if (!atomic_load(&p.go))
             assert_true(crew__waiter_wake(atomic_load_explicit(&p.w, memory_order_acquire),
                                           CREW_WAKE_READY));
@@ -315,6 +322,55 @@ static void test_park_deferred_arm_shielded(void **state)
     run_deferred(true);
 }
 
+/* ---- 7. A fast wait won before its switch ----------------------------------- */
+
+/* The canceller's wake wins while the task is still on its stack (armed and
+ * registered, spinning before its wait): crew_task_cancel must wait for the
+ * task (it runs on a thread of its own), which finds the wake at its last
+ * look, stays (off = STAYED) and goes on only after the canceller's ACK;
+ * the wait returns CANCEL without switching. Test 2's task, armed as a
+ * channel wait. */
+struct fast_probe {
+    struct wait_probe p;
+    crew_task_t *t;
+    int cancel_rc;
+    atomic_int cancel_returned;
+};
+
+static void *fast_cancel_thread(void *arg)
+{
+    struct fast_probe *f = arg;
+    f->cancel_rc = crew_task_cancel(f->t);
+    atomic_store(&f->cancel_returned, 1);
+    return NULL;
+}
+
+static void test_park_fast_wait_won_before_switch(void **state)
+{
+    (void)state;
+    crew_test_watchdog(30);
+    crew_rt_t *rt = tc_rt_create();
+    struct fast_probe f = { .cancel_rc = -1 };
+    f.p.deferred = true;
+    assert_int_equal(crew_rt_spawn(rt, after_arm_main, &f.p, NULL, &f.t), 0);
+    TC_WAIT_UNTIL(atomic_load(&f.p.armed));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fast_cancel_thread, &f), 0);
+    /* The canceller won; the task has not looked yet, so the canceller
+     * still waits for it (the handle keeps the task readable). */
+    TC_WAIT_UNTIL((atomic_load(&f.t->park) & 3) == CREW_PARK_WOKEN);
+    assert_int_equal(atomic_load(&f.t->off), CREW_OFF_NONE);
+    assert_int_equal(atomic_load(&f.cancel_returned), 0);
+    atomic_store(&f.p.go, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(f.cancel_rc, 0);
+    assert_int_equal(crew_join(f.t, NULL), -ECANCELED);
+    assert_int_equal(crew_rt_destroy(rt), 0);
+    assert_int_equal(f.p.prepare_rc, 0);
+    assert_int_equal(f.p.cause, CREW_WAKE_CANCEL);
+    assert_int_equal(f.p.yield_rc, -ECANCELED);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_park_cancel_before_arm),
     cmocka_unit_test(test_park_cancel_after_arm),
@@ -322,6 +378,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_park_cancel_real_race),
     cmocka_unit_test(test_park_deferred_arm_sees_flag),
     cmocka_unit_test(test_park_deferred_arm_shielded),
+    cmocka_unit_test(test_park_fast_wait_won_before_switch),
 };
 
 CREW_TEST_MAIN("park", tests)
