@@ -6,6 +6,7 @@
 #include <crew.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,6 +54,18 @@ static inline void crew__fence_after_rmw(void)
 #else
     atomic_thread_fence(memory_order_seq_cst);
 #endif
+}
+
+/* One round of waiting for another party a few instructions away: spin
+ * briefly, then yield the CPU. Plain threads wait like this too, and a party
+ * preempted by the OS (more threads than cores) would otherwise cost every
+ * spinner a whole time slice. */
+static inline void crew__pause_round(unsigned *spins)
+{
+    if ((*spins)++ < 64)
+        crew__cpu_relax();
+    else
+        sched_yield();
 }
 
 typedef struct crew__worker crew__worker_t;

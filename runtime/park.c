@@ -1,22 +1,10 @@
 /* Park/unpark and waiters (see park.h). */
 #include "park.h"
 
-#include <sched.h>
-
 #include "futex.h"
 #include "probes.h"
 #include "reactor.h"
 #include "scheduler.h"
-
-/* One round of waiting for a party a few instructions away: spin, then let
- * the OS run it in case it was preempted. */
-static void pause_round(unsigned *spins)
-{
-    if ((*spins)++ < 64)
-        crew__cpu_relax();
-    else
-        sched_yield();
-}
 
 /* A won fast wake whose task had not yet left its stack ("Fast exit",
  * park.h): wait for it to say whether it switched away or stayed. */
@@ -41,7 +29,7 @@ static __attribute__((noinline)) int settle_slow(crew_task_t *t)
             atomic_store_explicit(&t->off, CREW_OFF_ACK, memory_order_release);
             return CREW_UNPARK_WON;
         }
-        pause_round(&spins);
+        crew__pause_round(&spins);
     }
 }
 
@@ -107,7 +95,7 @@ void crew__park_stayed(crew_task_t *self)
     unsigned spins = 0;
     /* Acquire: pairs with the winner's release of ACK, its last touch of us. */
     while (atomic_load_explicit(&self->off, memory_order_acquire) != CREW_OFF_ACK)
-        pause_round(&spins);
+        crew__pause_round(&spins);
 }
 
 int crew__unpark_claim(crew_task_t *t, uint64_t seq, int cause)

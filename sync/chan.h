@@ -41,7 +41,6 @@
 
 #include <crew/chan.h>
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -147,19 +146,7 @@ struct crew_chan_s {
 _Static_assert(offsetof(struct crew_chan_s, one_lap) + sizeof(size_t) <= CREW_CACHELINE,
                "a channel's hot read-only fields must share its first cache line");
 
-/* One round of waiting for another party a few instructions away: spin
- * briefly, then yield the CPU. Plain threads use channels too, and a party
- * preempted by the OS (more threads than cores) would otherwise cost every
- * spinner a whole time slice. */
-static inline void crew__chan_pause(unsigned *spins)
-{
-    if ((*spins)++ < 64)
-        crew__cpu_relax();
-    else
-        sched_yield();
-}
-
-/* The channel lock. Unlike crew__spin_lock it yields (crew__chan_pause).
+/* The channel lock. Unlike crew__spin_lock it yields (crew__pause_round).
  * Critical sections are a few dozen instructions; wakes come after the
  * unlock. */
 static inline void crew__chan_lock(crew_chan_t *ch)
@@ -170,7 +157,7 @@ static inline void crew__chan_lock(crew_chan_t *ch)
      * with the release in crew__chan_unlock. */
     while (atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst))
         while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
-            crew__chan_pause(&spins);
+            crew__pause_round(&spins);
 }
 
 static inline void crew__chan_unlock(crew_chan_t *ch)

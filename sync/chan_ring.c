@@ -214,7 +214,7 @@ static inline bool waiters_after_move(crew_chan_t *ch, crew__chan_q_t *q)
     /* seq_cst: K of "No lost wakeup"; acquire for the unlock it reads.
      * Another party's critical section is a few dozen instructions. */
     while (atomic_load_explicit(&ch->lock, memory_order_seq_cst))
-        crew__chan_pause(&spins);
+        crew__pause_round(&spins);
     /* Relaxed: ordered by the acquire above. */
     return atomic_load_explicit(&q->nwait, memory_order_relaxed) != 0;
 }

@@ -7,9 +7,10 @@
  *  2. Arm the waiter (crew__waiter_prepare_as, deferred: cancellation and
  *     deadlines are checked there, and a cancel that raced with the arm is
  *     seen by crew__waiter_registered after the registrations), set
- *     selected = WAITING, and queue one node per operation. Each registration reports whether its operation looks
- *     possible now; at the first that does, stop registering and try to
- *     abort (step 4) instead of waiting.
+ *     selected = WAITING, and queue one node per operation. Each
+ *     registration reports whether its operation looks possible now; at the
+ *     first that does, stop registering and try to abort (step 4) instead
+ *     of waiting (closing the arm, crew__park_close).
  *  3. Wait (crew__waiter_wait: parks a task, with its deadline timer, or
  *     blocks a thread). A READY wake only ever comes from a claim, and
  *     proves the claimer is done with us (chan.h): go to 5.
@@ -135,7 +136,7 @@ static inline __attribute__((always_inline)) uintptr_t claimed(crew__sel_t *sel,
          * a few instructions away. Acquire: pairs with that release store. */
         unsigned spins = 0;
         while (!atomic_load_explicit(&sel->released, memory_order_acquire))
-            crew__chan_pause(&spins);
+            crew__pause_round(&spins);
     }
     /* Relaxed: the READY wake (its release, our acquire in
      * crew__waiter_wait) or released published it. */
