@@ -161,8 +161,10 @@ CREW_EXPORT size_t crew_task_stack_size(const crew_task_t *task);
 
 /**
  * Request cancellation of @p task (a handle the caller owns, or crew_self()).
- * Wakes the task if it is suspended outside a shield region. Does not wait:
- * join the task to wait for it to end. The handle must stay owned for the
+ * Wakes the task if it is suspended outside a shield region. Does not wait
+ * for the task to end (join it for that); if the task is just starting a
+ * channel wait on another thread, the call spins the few hundred
+ * instructions that task needs to switch away or to see the wake. The handle must stay owned for the
  * whole call: cancelling from one thread a task whose handle another thread
  * may give back (join or detach) at the same time is a use-after-free, as
  * with pthread_cancel and pthread_join.
