@@ -47,9 +47,17 @@
  *    channels' registrations (whose wakers wake after unlocking), its
  *    deadline timer's insertion, the choice of the next task (timers fired
  *    with a trylock, the injection queue's and the stack pool's locks). No
- *    waker holds any of these while it waits. (Other primitives do not
- *    qualify: a condition variable, for one, takes its own lock again
- *    between the arm and the wait, and its notify wakes under that lock.
+ *    waker holds any of these while it waits. One near miss, kept out by
+ *    who registers where: a shutdown's sweep cancels under a registry
+ *    shard's lock, and the choice of the next task takes such a lock when
+ *    a registered task that never started fails to start
+ *    (crew__task_fail_start). Only crew_run's main task is registered
+ *    before it starts, alone in the shard for tasks from outside; once it
+ *    runs (the only time the sweep can wait on it) no task of that shard
+ *    is left to fail to start. A new caller of crew__spawn_registered must
+ *    keep it so. (Other primitives do not qualify: a condition variable,
+ *    for one, takes its own lock again between the arm and the wait, and
+ *    its notify wakes under that lock.
  *    They keep the PARKED CAS.)
  *  - A wake from the task's own thread cannot wait for it. Up to the last
  *    look the task is its worker's current task, and such a wake (its own

@@ -228,7 +228,8 @@ crew_task_t *crew__sched_steal(crew__worker_t *w, crew_task_t **seen);
 
 /* crew_rt_spawn from outside rt, registered at once (registry.h) so that
  * crew__registry_cancel finds it by id before its first wait (crew_run's
- * main task). */
+ * main task). At most one such task per runtime may exist before it starts:
+ * park.h's fast exit relies on it ("one near miss"). */
 int crew__spawn_registered(crew_rt_t *rt, crew_fn_t fn, void *arg, crew_task_t **out);
 
 /* Callback timers (timer.c): a detached task built now and started later
