@@ -343,22 +343,32 @@ static crew_task_t *take_global(crew__worker_t *w, uint64_t max)
     return t;
 }
 
-crew_task_t *crew__sched_next_local(crew__worker_t *w)
+/* Rule 4's first look at the next slot: its task, unless the streak is
+ * used up while the ring has work; NULL if it does not qualify or a thief
+ * emptied it. */
+static inline crew_task_t *take_next_in_streak(crew__worker_t *w)
+{
+    if (!atomic_load_explicit(&w->next, memory_order_relaxed) ||
+        (w->next_streak >= CREW_NEXT_STREAK_MAX && crew__runq_len(&w->runq) != 0))
+        return NULL;
+    /* Acquire: pairs with the release of the store or exchange that placed
+     * the task. */
+    crew_task_t *t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
+    if (t)
+        w->next_streak++;
+    return t;
+}
+
+/* crew__sched_next_local past its first look at the next slot: out of
+ * line, so the common decision (the next slot, within its streak) is a leaf
+ * that saves no registers. tick: the decision's tick, already counted. */
+static __attribute__((noinline)) crew_task_t *next_local_slow(crew__worker_t *w, uint32_t tick)
 {
     crew_task_t *t;
-    w->tick++;
-    if (w->tick % CREW_GLOBAL_INTERVAL == 0) {
+    if (tick % CREW_GLOBAL_INTERVAL == 0) {
         crew__timer_poll(&w->rt->reactor, w->index, &w->timer_turn); /* Rule 9. */
-        if ((t = take_global(w, 1)))
+        if ((t = take_global(w, 1)) || (t = take_next_in_streak(w)))
             return t;
-    }
-    if (atomic_load_explicit(&w->next, memory_order_relaxed) &&
-        (w->next_streak < CREW_NEXT_STREAK_MAX || crew__runq_len(&w->runq) == 0)) {
-        t = atomic_exchange_explicit(&w->next, NULL, memory_order_acquire);
-        if (t) {
-            w->next_streak++;
-            return t;
-        }
     }
     w->next_streak = 0;
     crew_task_t *woken = inbox_take(w);
@@ -373,6 +383,15 @@ crew_task_t *crew__sched_next_local(crew__worker_t *w)
         return t;
     }
     return take_global(w, CREW_RUNQ_CAP / 2);
+}
+
+crew_task_t *crew__sched_next_local(crew__worker_t *w)
+{
+    uint32_t tick = ++w->tick;
+    crew_task_t *t;
+    if (crew__likely(tick % CREW_GLOBAL_INTERVAL != 0) && (t = take_next_in_streak(w)))
+        return t;
+    return next_local_slow(w, tick);
 }
 
 /* Rule 5. seen[] remembers, per victim, the next-slot task seen on the
@@ -447,52 +466,57 @@ static void start_task(crew__worker_t *w, crew_task_t *t)
     atomic_store_explicit(&t->started, 1, memory_order_relaxed);
 }
 
+/* next never ran: give it a stack, or, if it was cancelled first or no
+ * stack can be had, complete it without running its body (it needs no
+ * stack then) and choose again. Returns the task to switch to, NULL for the
+ * scheduler fiber. Out of line, like the rest of sched_switch's rare cases:
+ * the switch itself then saves no registers of its own. */
+static __attribute__((noinline)) crew_task_t *start_or_fail(crew__worker_t *w, crew_task_t *next)
+{
+    while (next && !next->stack) {
+        int err = atomic_load_explicit(&next->cancelled, memory_order_relaxed) ||
+                          atomic_load_explicit(&w->rt->cancel_all, memory_order_relaxed)
+                      ? -ECANCELED
+                      : 0;
+        if (!err) {
+            start_task(w, next);
+            if (next->stack)
+                break;
+            err = -ENOMEM;
+        }
+        crew__task_fail_start(w, next, err);
+        next = crew__sched_next_local(w);
+    }
+    return next;
+}
+
+/* A fast wait woken while it chose what to run next: the last look before
+ * the switch ("Fast exit", park.h). Only from here on can no wake come from
+ * this thread (the choice may fire the task's own timer), so a wake from
+ * here is one the scheduler could not requeue. The task stays; next runs
+ * after it. */
+static __attribute__((noinline)) void stay_woken(crew__worker_t *w, crew_task_t *cur,
+                                                 crew_task_t *next)
+{
+    if (next)
+        place_local(w, next, atomic_load_explicit(&next->started, memory_order_relaxed));
+    atomic_store_explicit(&cur->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
+    crew__park_stayed(cur);
+}
+
 crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_task_t *next)
 {
-    crew__fiber_t *from = cur ? &cur->fiber : &w->sched_fiber;
-    crew__fiber_t *to;
-    for (;;) {
-        if (!next) {
-            to = &w->sched_fiber;
-            break;
-        }
-        if (!next->stack) {
-            /* A task cancelled before it started never runs its body and
-             * needs no stack; one that cannot get a stack completes with
-             * -ENOMEM. Either way, look for another. */
-            int err = atomic_load_explicit(&next->cancelled, memory_order_relaxed) ||
-                              atomic_load_explicit(&w->rt->cancel_all, memory_order_relaxed)
-                          ? -ECANCELED
-                          : 0;
-            if (!err) {
-                start_task(w, next);
-                if (!next->stack)
-                    err = -ENOMEM;
-            }
-            if (err) {
-                crew__task_fail_start(w, next, err);
-                next = crew__sched_next_local(w);
-                continue;
-            }
-        }
-        to = &next->fiber;
-        break;
-    }
+    if (next && crew__unlikely(!next->stack))
+        next = start_or_fail(w, next);
+    /* Acquire: see the waker's writes (stay_woken). */
     if (cur && cur->post == CREW_POST_PARK &&
         crew__unlikely((atomic_load_explicit(&cur->park, memory_order_acquire) &
                         (CREW_PARK_FAST | 3)) == (CREW_PARK_FAST | CREW_PARK_WOKEN))) {
-        /* A fast wait woken while it chose what to run next: the last look
-         * before the switch ("Fast exit", park.h). Only from here on can no
-         * wake come from this thread (the choice may fire the task's own
-         * timer), so a wake from here is one the scheduler could not
-         * requeue. The task stays; next runs after it. Acquire: see the
-         * waker's writes. */
-        if (next)
-            place_local(w, next, atomic_load_explicit(&next->started, memory_order_relaxed));
-        atomic_store_explicit(&cur->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
-        crew__park_stayed(cur);
+        stay_woken(w, cur, next);
         return w;
     }
+    crew__fiber_t *from = cur ? &cur->fiber : &w->sched_fiber;
+    crew__fiber_t *to = next ? &next->fiber : &w->sched_fiber;
     w->current = next;
     if (next) {
         atomic_store_explicit(&next->obs_state, CREW_TASK_RUNNING, memory_order_relaxed);
@@ -505,12 +529,9 @@ crew__worker_t *crew__sched_switch(crew__worker_t *w, crew_task_t *cur, crew_tas
     return w;
 }
 
-void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
+/* crew__sched_finish past its common case. */
+static __attribute__((noinline)) void finish_slow(crew__worker_t *w, crew_task_t *prev)
 {
-    if (!prev)
-        return;
-    if (crew__unlikely(!crew__stack_canary_ok(&w->rt->stacks, prev->stack)))
-        crew__overflow_report(prev);
     switch (prev->post) {
     case CREW_POST_REQUEUE:
         atomic_store_explicit(&prev->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
@@ -520,16 +541,8 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
         crew__idle_notify(w->rt, false);
         break;
     case CREW_POST_PARK: {
+        /* Not a fast wait (crew__sched_finish took those). */
         uint64_t word = atomic_load_explicit(&prev->park, memory_order_relaxed);
-        if (word & CREW_PARK_FAST) {
-            /* prev is off its stack: tell its wait's winner, if one came or
-             * comes ("Fast exit", park.h). Release: prev's state before the
-             * switch is visible to the winner that reads AWAY and schedules
-             * it. The last touch of prev here: that winner may run it to its
-             * end and free it. */
-            atomic_store_explicit(&prev->off, CREW_OFF_AWAY, memory_order_release);
-            break;
-        }
         for (;;) {
             if ((word & 3) == CREW_PARK_WOKEN) {
                 /* A wake won before the task had left its stack (park.h
@@ -557,6 +570,27 @@ void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
     default:
         CREW_ASSERT(!"task left without a post action");
     }
+}
+
+void crew__sched_finish(crew__worker_t *w, crew_task_t *prev)
+{
+    if (!prev)
+        return;
+    if (crew__unlikely(!crew__stack_canary_ok(&w->rt->stacks, prev->stack)))
+        crew__overflow_report(prev);
+    /* The common case, every channel wait: a fast park. The word's fast bit
+     * was set by prev's own arm, before its switch. */
+    if (prev->post == CREW_POST_PARK &&
+        (atomic_load_explicit(&prev->park, memory_order_relaxed) & CREW_PARK_FAST)) {
+        /* prev is off its stack: tell its wait's winner, if one came or
+         * comes ("Fast exit", park.h). Release: prev's state before the
+         * switch is visible to the winner that reads AWAY and schedules it.
+         * The last touch of prev here: that winner may run it to its end
+         * and free it. */
+        atomic_store_explicit(&prev->off, CREW_OFF_AWAY, memory_order_release);
+        return;
+    }
+    finish_slow(w, prev);
 }
 
 /* Rule 7: may this decision skip the local choice? */
