@@ -85,26 +85,25 @@
  * access (libcrew is linked, not dlopen'ed, in every supported use; a
  * dlopen'ed libcrew still works while glibc's static TLS surplus has room for
  * one pointer, which it keeps for exactly this). */
-static __thread crew__worker_t *tls_worker __attribute__((tls_model("initial-exec")));
+/* externally_visible: x86_64's crew__worker_self names it inside an asm
+ * string, which link-time optimisation cannot see; it must keep its name. */
+__thread crew__worker_t *crew__tls_worker
+    __attribute__((tls_model("initial-exec"), used, externally_visible));
 
+#if !defined(__x86_64__)
 __attribute__((noinline)) crew__worker_t *crew__worker_self(void)
 {
-    crew__worker_t *w = tls_worker;
+    crew__worker_t *w = crew__tls_worker;
     /* Hide where w came from, so the optimiser cannot merge two calls across
      * a context switch (the thread may differ after it). */
     __asm__ __volatile__("" : "+r"(w));
     return w;
 }
+#endif
 
 void crew__worker_set_self(crew__worker_t *w)
 {
-    tls_worker = w;
-}
-
-crew_task_t *crew__task_self(void)
-{
-    crew__worker_t *w = crew__worker_self();
-    return w ? w->current : NULL;
+    crew__tls_worker = w;
 }
 
 /* Append t to w's ring; a full ring sends half of itself to the injection queue. */

@@ -118,14 +118,41 @@ struct crew_rt_s {
     _Atomic(crew_executor_t *) executor; /* Default executor, created on first use (executor.c). */
 };
 
-/* The worker running the calling thread, or NULL. Not inlined, and opaque to
- * the optimiser, so that no caller can keep a thread-local address across a
- * suspension point (RELIABILITY.md 3.1): after any switch, call it again. */
+/* The worker running the calling thread, or NULL. Opaque to the optimiser,
+ * so that no caller can keep a thread-local address, or the value read
+ * through one, across a suspension point (RELIABILITY.md 3.1): after any
+ * switch, call it again.
+ *
+ * On x86_64 it is one volatile asm with a memory clobber: it loads the
+ * variable's thread-pointer offset (the same on every thread) and reads
+ * %fs-relative through it, so the thread pointer never sits in a register
+ * the compiler could reuse, and the clobber keeps the asm on its side of
+ * every switch (itself a call the compiler cannot see into). Inline, it
+ * spares each caller a call and the register saves around it. Elsewhere a
+ * non-inlined function does the same job. */
+#if defined(__x86_64__)
+extern __thread crew__worker_t *crew__tls_worker __attribute__((tls_model("initial-exec")));
+static inline crew__worker_t *crew__worker_self(void)
+{
+    crew__worker_t *w;
+    __asm__ __volatile__("movq crew__tls_worker@gottpoff(%%rip), %0\n\t"
+                         "movq %%fs:(%0), %0"
+                         : "=r"(w)
+                         :
+                         : "memory");
+    return w;
+}
+#else
 crew__worker_t *crew__worker_self(void);
+#endif
 void crew__worker_set_self(crew__worker_t *w);
 
 /* The task running on the calling thread, or NULL. Same rules. */
-crew_task_t *crew__task_self(void);
+static inline crew_task_t *crew__task_self(void)
+{
+    crew__worker_t *w = crew__worker_self();
+    return w ? w->current : NULL;
+}
 
 /* A call from outside rt's workers that touches rt (crew_rt_spawn,
  * crew_rt_call_at) brackets itself with these, so a shutdown running at the
