@@ -177,10 +177,16 @@ int crew__suspend_status(crew_task_t *t);
  * is cancelled (outside a shield region), -ETIMEDOUT if a deadline scope that
  * applies at its shield depth has expired, else 0. Marks the expired scope.
  * Inline for the common case (every channel operation makes this check):
- * no deadline scope and nothing cancelled. */
+ * no deadline scope and nothing cancelled, which crew__suspend_needs_status
+ * tells apart for callers that handle the rest out of line. */
+static inline bool crew__suspend_needs_status(const crew_task_t *t)
+{
+    return t->scope || crew__cancel_pending(t);
+}
+
 static inline int crew__suspend_check(crew_task_t *t)
 {
-    if (crew__likely(!t->scope) && !crew__cancel_pending(t))
+    if (crew__likely(!crew__suspend_needs_status(t)))
         return 0;
     return crew__suspend_status(t);
 }

@@ -4,25 +4,17 @@
 #include "alloc.h"
 #include "chan.h"
 
+void crew__chan_lock_slow(crew_chan_t *ch)
+{
+    unsigned spins = 0;
+    /* seq_cst and acquire: as in crew__chan_lock. */
+    do
+        while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
+            crew__pause_round(&spins);
+    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst));
+}
+
 /* ---- Wait queues (channel lock held) ---- */
-
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
-{
-    crew__list_push_back(&q->list, &n->link);
-    n->linked = 1;
-    /* Relaxed: the ring's readers outside the lock order it through the
-     * lock word (chan_ring.c, "No lost wakeup"). */
-    atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
-{
-    crew__list_remove(&q->list, &n->link);
-    n->linked = 0;
-    atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
-}
 
 crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
 {
@@ -53,11 +45,7 @@ void crew__chan_wake(crew__chan_node_t *list)
     while (list) {
         /* Read before the wake: once it wins, the node's stack may be gone. */
         crew__chan_node_t *next = crew__chan_node_of(list->link.next);
-        crew__sel_t *sel = list->sel;
-        if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
-            /* Release: our writes to the waiter's buffers (made under the
-             * lock) and every access to the channel precede its return. */
-            atomic_store_explicit(&sel->released, 1, memory_order_release);
+        crew__chan_wake_one(list);
         list = next;
     }
 }
@@ -199,19 +187,46 @@ size_t crew_chan_len(const crew_chan_t *ch)
 
 /* ---- Send and receive ---- */
 
-/* One send or receive: the fast path, then the common wait (a one-op select). */
-static int chan_op(crew_chan_t *ch, int dir, void *item)
+/* A send or receive on the locked flavour: the attempt, then the wait. */
+static __attribute__((noinline)) int locked_op(crew_chan_t *ch, int dir, void *item,
+                                               crew_task_t *self)
+{
+    int rc = dir == CREW_SELECT_SEND ? crew__locked_try_send(ch, item)
+                                     : crew__locked_try_recv(ch, item);
+    if (rc != -EAGAIN)
+        return rc;
+    return crew__chan_wait(ch, dir, item, self);
+}
+
+/* The operation proper, after the suspension check. */
+static inline __attribute__((always_inline)) int chan_op_checked(crew_chan_t *ch, int dir,
+                                                                 void *item, crew_task_t *self)
+{
+    if (ch->kind != CREW_CHAN_RING)
+        return locked_op(ch, dir, item, self);
+    return dir == CREW_SELECT_SEND ? crew__ring_send(ch, item, self) : crew__ring_recv(ch, item, self);
+}
+
+/* A task in a deadline scope or with a cancellation pending: the full
+ * suspension check (crew__suspend_status), then the operation. */
+static __attribute__((noinline)) int chan_op_scoped(crew_chan_t *ch, int dir, void *item,
+                                                    crew_task_t *self)
+{
+    int rc = crew__suspend_status(self);
+    return rc ? rc : chan_op_checked(ch, dir, item, self);
+}
+
+/* One send or receive: the fast path, then the common wait (a one-op
+ * select), behind tail calls only, so that the entry saves no registers:
+ * crew__suspend_check's slow part runs in chan_op_scoped. */
+static inline __attribute__((always_inline)) int chan_op(crew_chan_t *ch, int dir, void *item)
 {
     if (!ch || !item)
         return -EINVAL;
     crew_task_t *self = crew__task_self();
-    int rc = crew__chan_suspend_check(self);
-    if (rc)
-        return rc;
-    rc = crew__chan_try(ch, dir, item);
-    if (rc != -EAGAIN)
-        return rc;
-    return crew__chan_wait(ch, dir, item, self);
+    if (self && crew__unlikely(crew__suspend_needs_status(self)))
+        return chan_op_scoped(ch, dir, item, self);
+    return chan_op_checked(ch, dir, item, self);
 }
 
 int crew_chan_send(crew_chan_t *ch, const void *item)

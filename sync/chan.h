@@ -149,15 +149,15 @@ _Static_assert(offsetof(struct crew_chan_s, one_lap) + sizeof(size_t) <= CREW_CA
 /* The channel lock. Unlike crew__spin_lock it yields (crew__pause_round).
  * Critical sections are a few dozen instructions; wakes come after the
  * unlock. */
+void crew__chan_lock_slow(crew_chan_t *ch);
 static inline void crew__chan_lock(crew_chan_t *ch)
 {
-    unsigned spins = 0;
     /* seq_cst: a waiter's lock is part of the ring's no-lost-wakeup argument
      * (chan_ring.c; the same instruction as acquire on x86). Acquire: pairs
-     * with the release in crew__chan_unlock. */
-    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst))
-        while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
-            crew__pause_round(&spins);
+     * with the release in crew__chan_unlock. The wait for a held lock is
+     * out of line, keeping its yield call out of the callers' frames. */
+    if (crew__unlikely(atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst)))
+        crew__chan_lock_slow(ch);
 }
 
 static inline void crew__chan_unlock(crew_chan_t *ch)
@@ -176,10 +176,25 @@ static inline void crew__chan_copy(void *dst, const void *src, size_t n)
         memcpy(dst, src, n);
 }
 
-/* ---- Wait queues (chan.c); the channel lock is held. ---- */
+/* ---- Wait queues; the channel lock is held. ---- */
 /* Queue n. */
-void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n);
-void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n);
+static inline void crew__chan_q_push(crew__chan_q_t *q, crew__chan_node_t *n)
+{
+    crew__list_push_back(&q->list, &n->link);
+    n->linked = 1;
+    /* Relaxed: the ring's readers outside the lock order it through the
+     * lock word (chan_ring.c, "No lost wakeup"). */
+    atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
+{
+    crew__list_remove(&q->list, &n->link);
+    n->linked = 0;
+    atomic_store_explicit(&q->nwait, atomic_load_explicit(&q->nwait, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim
  * failed belong to selects that stopped waiting; they are dropped. A
@@ -196,8 +211,17 @@ static inline crew__chan_node_t *crew__chan_node_of(crew__link_t *l)
 {
     return l ? CREW_CONTAINER_OF(l, crew__chan_node_t, link) : NULL;
 }
-/* Wake the waiters of a list of claimed nodes; call it after unlocking, and
- * touch neither the channel nor the nodes afterwards. */
+/* Wake the waiter of one claimed node; call it after unlocking, and touch
+ * neither the channel nor the node afterwards. */
+static inline void crew__chan_wake_one(crew__chan_node_t *n)
+{
+    crew__sel_t *sel = n->sel;
+    if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
+        /* Release: our writes to the waiter's buffers (made under the
+         * lock) and every access to the channel precede its return. */
+        atomic_store_explicit(&sel->released, 1, memory_order_release);
+}
+/* The same for a list of claimed nodes (crew__chan_defer). */
 void crew__chan_wake(crew__chan_node_t *list);
 /* Whether q holds a node whose select still waits and is not self. */
 bool crew__chan_q_has_other(const crew__chan_q_t *q, const crew__sel_t *self);
@@ -238,6 +262,12 @@ static inline int crew__chan_suspend_check(crew_task_t *self)
 {
     return self ? crew__suspend_check(self) : 0;
 }
+
+/* A plain send or receive on a ring by self (NULL: a plain thread), after
+ * the argument and suspension checks: the attempt and, if it must, the wait
+ * (crew__chan_wait). Returns what crew_chan_send / crew_chan_recv return. */
+int crew__ring_send(crew_chan_t *ch, const void *item, crew_task_t *self);
+int crew__ring_recv(crew_chan_t *ch, void *item, crew_task_t *self);
 
 /* Try a send or receive without waiting. */
 static inline int crew__chan_try(crew_chan_t *ch, int dir, void *item)

@@ -198,14 +198,6 @@ static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, cons
     return crew__likely(rc <= 0) ? rc : ring_contended(ch, tail, (void *)item, rc, true);
 }
 
-/* The lock-free pop: 0, -EAGAIN (empty) or CREW_CHAN_CLOSED; wakes nobody. */
-static inline __attribute__((always_inline)) int ring_pop(crew_chan_t *ch, void *item)
-{
-    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    int rc = pop_at(ch, &head, item);
-    return crew__likely(rc <= 0) ? rc : ring_contended(ch, head, item, rc, false);
-}
-
 /* Whether q has waiters, after a successful push or pop moved a position
  * with its seq_cst CAS ("No lost wakeup", top of file). */
 static inline bool waiters_after_move(crew_chan_t *ch, crew__chan_q_t *q)
@@ -221,10 +213,10 @@ static inline bool waiters_after_move(crew_chan_t *ch, crew__chan_q_t *q)
 
 /* A receiver waits: if the ring is empty, give it the item directly (a DONE
  * claim). False if there was no one to claim or the ring was not empty.
- * Out of line, like take_from_sender: the lock-free fast path stays lean. */
-static __attribute__((noinline)) bool hand_to_receiver(crew_chan_t *ch, const void *item)
+ * Inlined into send_to_waiter, its one caller: one frame fewer on the
+ * hand-off, every ping_pong send. */
+static inline __attribute__((always_inline)) bool hand_to_receiver(crew_chan_t *ch, const void *item)
 {
-    crew__chan_node_t *wakes = NULL;
     crew__chan_lock(ch);
     /* Head first, then tail ("Linearizable", top of file). A closed ring
      * has the mark in tail: never equal, so the push reports it. */
@@ -235,11 +227,12 @@ static __attribute__((noinline)) bool hand_to_receiver(crew_chan_t *ch, const vo
         crew_select_op_t *op = crew__node_op(n);
         crew__chan_copy(op->item, item, ch->elem_size);
         op->status = 0;
-        crew__chan_defer(&wakes, n);
     }
     crew__chan_unlock(ch);
-    crew__chan_wake(wakes);
-    return n != NULL;
+    if (!n)
+        return false;
+    crew__chan_wake_one(n);
+    return true;
 }
 
 /* A sender waits and we just freed a slot: push its item for it. */
@@ -270,24 +263,136 @@ static __attribute__((noinline)) void take_from_sender(crew_chan_t *ch)
     crew__chan_wake(wakes);
 }
 
-int crew__ring_try_send(crew_chan_t *ch, const void *item)
+/* ---- Send and receive: one attempt, then (wait) the wait ----
+ *
+ * Shaped so that the common outcomes (done, nobody to wake; or must wait)
+ * end in a return or a tail call: the entry points then save no registers.
+ * Everything that needs more (a waiter to hand to or wake, a lost race)
+ * goes out of line. A plain send or receive waits by tail-calling
+ * crew__chan_wait; the try-variants and select pass wait = false. */
+
+/* After a successful push or pop: whether it may owe the other side a
+ * wake. The lock word first, with seq_cst: K of "No lost wakeup" (top of
+ * file); seen unlocked, it also orders the nwait read after the critical
+ * section it read the unlock of. Held, the out-of-line check waits for it. */
+static inline bool may_owe_wake(crew_chan_t *ch, crew__chan_q_t *q)
+{
+    return atomic_load_explicit(&ch->lock, memory_order_seq_cst) ||
+           atomic_load_explicit(&q->nwait, memory_order_relaxed);
+}
+
+/* A push owed a wake: notify a waiting receiver. Returns the send's 0. */
+static __attribute__((noinline)) int wake_after_push(crew_chan_t *ch)
+{
+    if (waiters_after_move(ch, &ch->recvq))
+        crew__ring_notify(ch, &ch->recvq);
+    return 0;
+}
+
+/* A pop owed a wake: take a waiting sender's item. Returns the receive's 0. */
+static __attribute__((noinline)) int wake_after_pop(crew_chan_t *ch)
+{
+    if (waiters_after_move(ch, &ch->sendq))
+        take_from_sender(ch);
+    return 0;
+}
+
+/* The end of a send whose push ended in rc (0, -EAGAIN, CREW_CHAN_CLOSED). */
+static inline __attribute__((always_inline)) int send_end(crew_chan_t *ch, const void *item,
+                                                          int rc, bool wait, crew_task_t *self)
+{
+    if (crew__likely(rc == 0))
+        return may_owe_wake(ch, &ch->recvq) ? wake_after_push(ch) : 0;
+    if (rc == -EAGAIN && wait)
+        /* The cast serves the shared op record; a send only reads it. */
+        return crew__chan_wait(ch, CREW_SELECT_SEND, (void *)item, self);
+    return rc;
+}
+
+static inline __attribute__((always_inline)) int recv_end(crew_chan_t *ch, void *item, int rc,
+                                                          bool wait, crew_task_t *self)
+{
+    if (crew__likely(rc == 0))
+        return may_owe_wake(ch, &ch->sendq) ? wake_after_pop(ch) : 0;
+    if (rc == -EAGAIN && wait)
+        return crew__chan_wait(ch, CREW_SELECT_RECV, item, self);
+    return rc;
+}
+
+/* The retries of a push or pop whose first attempt at pos ended LOST or
+ * BUSY (rc), then the end of the operation. */
+static __attribute__((noinline)) int send_contended(crew_chan_t *ch, size_t pos, const void *item,
+                                                    int rc, bool wait, crew_task_t *self)
+{
+    rc = ring_contended(ch, pos, (void *)item, rc, true);
+    return send_end(ch, item, rc, wait, self);
+}
+
+static __attribute__((noinline)) int recv_contended(crew_chan_t *ch, size_t pos, void *item, int rc,
+                                                    bool wait, crew_task_t *self)
+{
+    rc = ring_contended(ch, pos, item, rc, false);
+    return recv_end(ch, item, rc, wait, self);
+}
+
+/* A send's push and what follows it. */
+static inline __attribute__((always_inline)) int send_push(crew_chan_t *ch, const void *item,
+                                                           bool wait, crew_task_t *self)
+{
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
+    int rc = push_at(ch, &tail, item);
+    if (crew__unlikely(rc > 0))
+        return send_contended(ch, tail, item, rc, wait, self);
+    return send_end(ch, item, rc, wait, self);
+}
+
+/* A receiver was seen waiting: hand it the item, or else push as usual. */
+static __attribute__((noinline)) int send_to_waiter(crew_chan_t *ch, const void *item, bool wait,
+                                                    crew_task_t *self)
+{
+    if (hand_to_receiver(ch, item))
+        return 0;
+    return send_push(ch, item, wait, self);
+}
+
+static inline __attribute__((always_inline)) int ring_send(crew_chan_t *ch, const void *item,
+                                                           bool wait, crew_task_t *self)
 {
     /* Relaxed: a hint only. A receiver queued unseen here is found by
      * the seq_cst check after the push. */
-    if (atomic_load_explicit(&ch->recvq.nwait, memory_order_relaxed) && hand_to_receiver(ch, item))
-        return 0;
-    int rc = ring_push(ch, item);
-    if (rc == 0 && waiters_after_move(ch, &ch->recvq))
-        crew__ring_notify(ch, &ch->recvq);
-    return rc;
+    if (atomic_load_explicit(&ch->recvq.nwait, memory_order_relaxed))
+        return send_to_waiter(ch, item, wait, self);
+    return send_push(ch, item, wait, self);
+}
+
+static inline __attribute__((always_inline)) int ring_recv(crew_chan_t *ch, void *item, bool wait,
+                                                           crew_task_t *self)
+{
+    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
+    int rc = pop_at(ch, &head, item);
+    if (crew__unlikely(rc > 0))
+        return recv_contended(ch, head, item, rc, wait, self);
+    return recv_end(ch, item, rc, wait, self);
+}
+
+int crew__ring_try_send(crew_chan_t *ch, const void *item)
+{
+    return ring_send(ch, item, false, NULL);
 }
 
 int crew__ring_try_recv(crew_chan_t *ch, void *item)
 {
-    int rc = ring_pop(ch, item);
-    if (rc == 0 && waiters_after_move(ch, &ch->sendq))
-        take_from_sender(ch);
-    return rc;
+    return ring_recv(ch, item, false, NULL);
+}
+
+int crew__ring_send(crew_chan_t *ch, const void *item, crew_task_t *self)
+{
+    return ring_send(ch, item, true, self);
+}
+
+int crew__ring_recv(crew_chan_t *ch, void *item, crew_task_t *self)
+{
+    return ring_recv(ch, item, true, self);
 }
 
 void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q)
