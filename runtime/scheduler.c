@@ -224,14 +224,15 @@ static void queue_woken(crew__worker_t *w, crew_task_t *list)
 void crew__sched_wake(crew_task_t *t)
 {
     atomic_store_explicit(&t->obs_state, CREW_TASK_RUNNABLE, memory_order_relaxed);
-    t->qnext = NULL;
     crew__worker_t *w = crew__worker_self();
     /* The common case first (a task woken by a task of its runtime), as
      * crew__sched_wake_batch places a batch of one. */
-    if (crew__likely(w && w->rt == t->rt))
+    if (crew__likely(w && w->rt == t->rt)) {
         place_local(w, t, true);
-    else
-        crew__sched_wake_batch(t->rt, t, false);
+        return;
+    }
+    t->qnext = NULL; /* A batch of one. */
+    crew__sched_wake_batch(t->rt, t, false);
 }
 
 /* Rule 8: each task of the list onto the inbox of the worker that last ran

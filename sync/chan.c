@@ -16,30 +16,6 @@ void crew__chan_lock_slow(crew_chan_t *ch)
 
 /* ---- Wait queues (channel lock held) ---- */
 
-crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
-{
-    crew__chan_node_t *n;
-    while ((n = crew__chan_node_of(q->list.head))) {
-        crew__chan_q_remove(q, n);
-        if (n->sel->single) {
-            /* Unlinking it was the claim (chan.h). Relaxed: the waiter reads
-             * it after our wake (its acquire) or after taking this lock. */
-            atomic_store_explicit(&n->sel->selected, (uintptr_t)crew__node_op(n) | flag,
-                                  memory_order_relaxed);
-            return n;
-        }
-        uintptr_t expect = CREW_SEL_WAITING;
-        /* acq_rel: one total order with the waiter's abort CAS decides who
-         * owns the select; what the claimer then copies reaches the waiter
-         * through the wake (or `released`), both released after the copy. */
-        if (atomic_compare_exchange_strong_explicit(&n->sel->selected, &expect,
-                                                    (uintptr_t)crew__node_op(n) | flag,
-                                                    memory_order_acq_rel, memory_order_relaxed))
-            return n;
-    }
-    return NULL;
-}
-
 void crew__chan_wake(crew__chan_node_t *list)
 {
     while (list) {

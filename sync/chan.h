@@ -91,6 +91,11 @@ static inline crew_select_op_t *crew__node_op(crew__chan_node_t *n)
     return (crew_select_op_t *)(void *)((char *)n - offsetof(crew_select_op_t, internal));
 }
 
+static inline crew__chan_node_t *crew__chan_node_of(crew__link_t *l)
+{
+    return l ? CREW_CONTAINER_OF(l, crew__chan_node_t, link) : NULL;
+}
+
 /* A FIFO of waiting operations of one direction. */
 typedef struct crew__chan_q {
     crew__list_t list; /* Under the channel lock. */
@@ -198,8 +203,31 @@ static inline void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim
  * failed belong to selects that stopped waiting; they are dropped. A
- * claimed node must reach crew__chan_wake (after the unlock) exactly once. */
-crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag);
+ * claimed node must reach crew__chan_wake (after the unlock) exactly once. Inline: every hand-off and notification makes one. */
+static inline crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
+{
+    crew__chan_node_t *n;
+    while ((n = crew__chan_node_of(q->list.head))) {
+        crew__chan_q_remove(q, n);
+        if (n->sel->single) {
+            /* Unlinking it was the claim (chan.h). Relaxed: the waiter reads
+             * it after our wake (its acquire) or after taking this lock. */
+            atomic_store_explicit(&n->sel->selected, (uintptr_t)crew__node_op(n) | flag,
+                                  memory_order_relaxed);
+            return n;
+        }
+        uintptr_t expect = CREW_SEL_WAITING;
+        /* acq_rel: one total order with the waiter's abort CAS decides who
+         * owns the select; what the claimer then copies reaches the waiter
+         * through the wake (or `released`), both released after the copy. */
+        if (atomic_compare_exchange_strong_explicit(&n->sel->selected, &expect,
+                                                    (uintptr_t)crew__node_op(n) | flag,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            return n;
+    }
+    return NULL;
+}
+
 /* Add a claimed node to a list of wakes (lock held). */
 static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t *n)
 {
@@ -207,10 +235,6 @@ static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t 
     *list = n;
 }
 
-static inline crew__chan_node_t *crew__chan_node_of(crew__link_t *l)
-{
-    return l ? CREW_CONTAINER_OF(l, crew__chan_node_t, link) : NULL;
-}
 /* Wake the waiter of one claimed node; call it after unlocking, and touch
  * neither the channel nor the node afterwards. */
 static inline void crew__chan_wake_one(crew__chan_node_t *n)
@@ -236,8 +260,22 @@ int crew__locked_try_recv(crew_chan_t *ch, void *item);
 /* Queue op's node (op->chan == ch) for its select; returns true if the
  * operation may be able to complete now (then the caller aborts its wait
  * and retries). */
-bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
 bool crew__locked_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel);
+/* The ring's registration: the waiter's half of chan_ring.c's "No lost
+ * wakeup" (the lock's seq_cst exchange, then seq_cst loads of the
+ * positions). Here, inline, because every ring wait makes it. */
+static inline bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op)
+{
+    bool send = op->dir == CREW_SELECT_SEND;
+    crew__chan_lock(ch);
+    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, crew__op_node(op));
+    crew__chan_unlock(ch);
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
+    size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
+    if (tail & ch->mark_bit)
+        return true;
+    return send ? head + ch->one_lap != tail : tail != head;
+}
 /* Wake one waiter of q, if any, with a RETRY claim (the ring's
  * notification); takes the lock. */
 void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q);

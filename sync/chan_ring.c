@@ -26,7 +26,8 @@
  *
  * No lost wakeup. A waiter takes the channel lock (a seq_cst exchange L),
  * queues its node and counts itself in nwait (a plain store), unlocks, and
- * then looks at head/tail again with seq_cst loads P (crew__ring_register).
+ * then looks at head/tail again with seq_cst loads P (crew__ring_register,
+ * in chan.h: inlined into the wait).
  * Every successful push or pop moves tail or head with a seq_cst CAS C and
  * then looks for waiters (waiters_after_move): a seq_cst load K of the lock
  * word, waiting for it to read unlocked, then a load of nwait. In the
@@ -404,22 +405,6 @@ void crew__ring_notify(crew_chan_t *ch, crew__chan_q_t *q)
         crew__chan_defer(&wakes, n);
     crew__chan_unlock(ch);
     crew__chan_wake(wakes);
-}
-
-bool crew__ring_register(crew_chan_t *ch, crew_select_op_t *op, crew__sel_t *sel)
-{
-    bool send = op->dir == CREW_SELECT_SEND;
-    crew__chan_node_t *n = crew__op_node(op);
-    /* The lock's seq_cst exchange, then seq_cst loads of the positions: the
-     * waiter's half of "No lost wakeup" (top of file). */
-    crew__chan_lock(ch);
-    crew__chan_q_push(send ? &ch->sendq : &ch->recvq, n);
-    crew__chan_unlock(ch);
-    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
-    size_t head = atomic_load_explicit(&ch->head, memory_order_seq_cst);
-    if (tail & ch->mark_bit)
-        return true;
-    return send ? head + ch->one_lap != tail : tail != head;
 }
 
 int crew__ring_close(crew_chan_t *ch)

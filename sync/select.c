@@ -70,12 +70,13 @@ static int try_all(crew_select_op_t *ops, size_t n)
     return -EAGAIN;
 }
 
-static bool register_op(crew_select_op_t *op, crew__sel_t *sel)
+static inline __attribute__((always_inline)) bool register_op(crew_select_op_t *op,
+                                                              crew__sel_t *sel)
 {
     crew__chan_node_t *node = crew__op_node(op);
     node->sel = sel;
     node->linked = 0;
-    return op->chan->kind == CREW_CHAN_RING ? crew__ring_register(op->chan, op, sel)
+    return op->chan->kind == CREW_CHAN_RING ? crew__ring_register(op->chan, op)
                                             : crew__locked_register(op->chan, op, sel);
 }
 
@@ -208,7 +209,12 @@ static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *o
 
 int crew__chan_wait(crew_chan_t *ch, int dir, void *item, crew_task_t *self)
 {
-    crew_select_op_t op = { .chan = ch, .dir = dir, .item = item };
+    /* Not zero-initialised: the node is set up by register_op, and status
+     * by whoever completes the operation, before either is read. */
+    crew_select_op_t op;
+    op.chan = ch;
+    op.dir = dir;
+    op.item = item;
     int rc = select_wait(&op, 1, self);
     return rc < 0 ? rc : op.status;
 }
