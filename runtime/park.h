@@ -133,7 +133,8 @@ int crew__waiter_prepare(crew__waiter_t *w);
  * plain thread). deferred: the caller registers w under a lock taken with a
  * seq_cst read-modify-write and then calls crew__waiter_registered, which
  * completes the cancellation handshake (top of file): the arm is then a
- * plain store, one locked instruction less per wait. The wait is a fast one
+ * plain store, one locked instruction less per wait, and a cancellation
+ * is reported from there (a deadline that passed, still here). The wait is a fast one
  * too ("Fast exit"): the caller must end it with a wait or with
  * crew__park_close, and its path to the switch must take no lock that a
  * waker holds while waking it. (Inline, below.) */
@@ -341,8 +342,16 @@ static inline __attribute__((always_inline)) int crew__waiter_prepare_as(crew__w
             return rc;
     }
     w->seq = crew__park_arm(self, deferred);
-    int st = crew__suspend_check(self);
-    if (crew__unlikely(st) && deferred)
+    if (!deferred)
+        return crew__suspend_check(self);
+    /* A deferred wait sees a cancellation after it registers
+     * (crew__waiter_registered), which is where the handshake needs the
+     * check; here only the deadline scopes, which nothing else looks at
+     * before the wait. */
+    if (crew__likely(!self->scope))
+        return 0;
+    int st = crew__suspend_status(self);
+    if (st)
         crew__park_close(self);
     return st;
 }
