@@ -20,17 +20,19 @@
  *     and nothing may touch a task from another thread while it still runs on
  *     its stack, which is why the finish step runs after the switch.]
  *  4. Order of the local choice: every 61st decision takes one task from the
- *     injection queue first; then the next slot, unless it has been taken 16
+ *     injection queue first; then the next slot, unless it has been taken 64
  *     times in a row while the ring had work; then the ring; then the next
  *     slot; then a batch from the injection queue. [Without the 61-tick check,
  *     a worker kept busy by its own queue would never serve work spawned from
  *     outside; without the streak limit, two tasks waking each other through
  *     the next slot would starve the ring. 61 is Go's and Tokio's interval: a
- *     prime, so it does not beat against loops of round lengths. 16, not
- *     Tokio's 3: a conversation keeps its stacks and channels in the cache
- *     for 8 round trips per visit instead of 2 (ping_pong, 1,000 pairs: +9 %
- *     in 11 of 11 paired runs), and the ring waits at most 16 switches, a
- *     few microseconds (Go lets a runnext task inherit a whole 10 ms slice).]
+ *     prime, so it does not beat against loops of round lengths. 64: a
+ *     conversation keeps its stacks and channels in the cache for 32 round
+ *     trips per visit, each visit's cold misses spread over them (3 -> 16:
+ *     ping_pong +9 %; 16 -> 64: +4-5 % best of 15-21 runs at 2 workers);
+ *     Tokio 1.24 likewise runs its LIFO chain while a coop budget of 128
+ *     lasts. The ring waits at most 64 switches, a few microseconds (Go
+ *     lets a runnext task inherit a whole 10 ms slice).]
  *  5. An idle worker steals half of a random victim's ring (steal-half
  *     amortises the cross-core traffic over many tasks), then tries the
  *     victims' next slots, but takes a task from a next slot only when it saw
@@ -79,7 +81,7 @@
 
 /* Rule 4's constants. */
 #define CREW_GLOBAL_INTERVAL 61
-#define CREW_NEXT_STREAK_MAX 16
+#define CREW_NEXT_STREAK_MAX 64
 
 /* initial-exec: one %fs-relative load instead of a __tls_get_addr call per
  * access (libcrew is linked, not dlopen'ed, in every supported use; a
