@@ -119,21 +119,11 @@ static void push_local(crew__worker_t *w, crew_task_t *t)
     }
 }
 
-/* Rule 1: t goes into the next slot; the displaced task to the ring.
- * resumed: t ran before (a wake), as opposed to a new task (a spawn). */
-static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
+/* place_local when the next slot is taken: out of line, so the common
+ * placement (an empty slot, after the task that filled it ran) is a leaf. */
+static __attribute__((noinline)) void displace_next(crew__worker_t *w, crew_task_t *t)
 {
-    w->next_resumed = resumed;
-    crew_task_t *old = atomic_load_explicit(&w->next, memory_order_relaxed);
-    if (!old) {
-        /* Thieves only ever CAS the slot from a task to NULL, and only the
-         * owner fills it: an empty slot stays empty until this store, so no
-         * locked exchange is needed. Release: pairs with the acquire of
-         * whoever takes the task. */
-        atomic_store_explicit(&w->next, t, memory_order_release);
-        return;
-    }
-    old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
+    crew_task_t *old = atomic_exchange_explicit(&w->next, t, memory_order_acq_rel);
     if (old) {
         push_local(w, old);
         /* Stealable work appeared: wake a sleeper if nobody searches. This
@@ -141,6 +131,22 @@ static void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
          * check is enough (see crew__idle_notify). */
         crew__idle_notify(w->rt, false);
     }
+}
+
+/* Rule 1: t goes into the next slot; the displaced task to the ring.
+ * resumed: t ran before (a wake), as opposed to a new task (a spawn). */
+static inline void place_local(crew__worker_t *w, crew_task_t *t, bool resumed)
+{
+    w->next_resumed = resumed;
+    if (crew__likely(!atomic_load_explicit(&w->next, memory_order_relaxed))) {
+        /* Thieves only ever CAS the slot from a task to NULL, and only the
+         * owner fills it: an empty slot stays empty until this store, so no
+         * locked exchange is needed. Release: pairs with the acquire of
+         * whoever takes the task. */
+        atomic_store_explicit(&w->next, t, memory_order_release);
+        return;
+    }
+    displace_next(w, t);
 }
 
 /* Push the list first..last (n tasks) from a thread that is not one of
