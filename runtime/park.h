@@ -164,11 +164,13 @@ int crew__timer_wait(crew__waiter_t *w, int64_t deadline, int cause);
 /* Whether t has a cancellation it must see at a suspension point: its own or
  * the shutdown's (outside a shield region). seq_cst: pairs with
  * crew_task_cancel (above), and with the shutdown's store of cancel_all
- * (registry.h). */
+ * (registry.h). The flags first: the usual answer, nothing cancelled, then
+ * needs no look at the shield depth (only t itself changes it). */
 static inline bool crew__cancel_pending(const crew_task_t *t)
 {
-    return !t->shield && (atomic_load_explicit(&t->cancelled, memory_order_seq_cst) ||
-                          atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst));
+    return (atomic_load_explicit(&t->cancelled, memory_order_seq_cst) ||
+            atomic_load_explicit(&t->rt->cancel_all, memory_order_seq_cst)) &&
+           !t->shield;
 }
 
 /* crew__suspend_check past its inline test: cancellation and deadlines. */
