@@ -7,14 +7,22 @@
 void crew__chan_lock_slow(crew_chan_t *ch)
 {
     unsigned spins = 0;
-    /* seq_cst and acquire: as in crew__chan_lock. */
     do
         while (atomic_load_explicit(&ch->lock, memory_order_relaxed))
             crew__pause_round(&spins);
-    while (atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst));
+    while (!crew__chan_trylock(ch));
 }
 
 /* ---- Wait queues (channel lock held) ---- */
+
+__attribute__((noinline)) void crew__chan_wake_one(crew__chan_node_t *n)
+{
+    crew__sel_t *sel = n->sel;
+    if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
+        /* Release: our writes to the waiter's buffers (made under the
+         * lock) and every access to the channel precede its return. */
+        atomic_store_explicit(&sel->released, 1, memory_order_release);
+}
 
 void crew__chan_wake(crew__chan_node_t *list)
 {

@@ -154,14 +154,21 @@ _Static_assert(offsetof(struct crew_chan_s, one_lap) + sizeof(size_t) <= CREW_CA
 /* The channel lock. Unlike crew__spin_lock it yields (crew__pause_round).
  * Critical sections are a few dozen instructions; wakes come after the
  * unlock. */
+/* One attempt: true if it took the lock. seq_cst: a waiter's lock is part
+ * of the ring's no-lost-wakeup argument (chan_ring.c; the same instruction
+ * as acquire on x86). Acquire: pairs with the release in crew__chan_unlock. */
+static inline bool crew__chan_trylock(crew_chan_t *ch)
+{
+    return !atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst);
+}
+
+/* Take the lock after a failed crew__chan_trylock. Out of line, keeping
+ * its yield call out of the callers' frames. */
 void crew__chan_lock_slow(crew_chan_t *ch);
+
 static inline void crew__chan_lock(crew_chan_t *ch)
 {
-    /* seq_cst: a waiter's lock is part of the ring's no-lost-wakeup argument
-     * (chan_ring.c; the same instruction as acquire on x86). Acquire: pairs
-     * with the release in crew__chan_unlock. The wait for a held lock is
-     * out of line, keeping its yield call out of the callers' frames. */
-    if (crew__unlikely(atomic_exchange_explicit(&ch->lock, 1, memory_order_seq_cst)))
+    if (crew__unlikely(!crew__chan_trylock(ch)))
         crew__chan_lock_slow(ch);
 }
 
@@ -236,15 +243,9 @@ static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t 
 }
 
 /* Wake the waiter of one claimed node; call it after unlocking, and touch
- * neither the channel nor the node afterwards. */
-static inline void crew__chan_wake_one(crew__chan_node_t *n)
-{
-    crew__sel_t *sel = n->sel;
-    if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
-        /* Release: our writes to the waiter's buffers (made under the
-         * lock) and every access to the channel precede its return. */
-        atomic_store_explicit(&sel->released, 1, memory_order_release);
-}
+ * neither the channel nor the node afterwards. Out of line, so that a
+ * caller that returns right after it keeps nothing live across it. */
+void crew__chan_wake_one(crew__chan_node_t *n);
 /* The same for a list of claimed nodes (crew__chan_defer). */
 void crew__chan_wake(crew__chan_node_t *list);
 /* Whether q holds a node whose select still waits and is not self. */

@@ -212,30 +212,6 @@ static inline bool waiters_after_move(crew_chan_t *ch, crew__chan_q_t *q)
     return atomic_load_explicit(&q->nwait, memory_order_relaxed) != 0;
 }
 
-/* A receiver waits: if the ring is empty, give it the item directly (a DONE
- * claim). False if there was no one to claim or the ring was not empty.
- * Inlined into send_to_waiter, its one caller: one frame fewer on the
- * hand-off, every ping_pong send. */
-static inline __attribute__((always_inline)) bool hand_to_receiver(crew_chan_t *ch, const void *item)
-{
-    crew__chan_lock(ch);
-    /* Head first, then tail ("Linearizable", top of file). A closed ring
-     * has the mark in tail: never equal, so the push reports it. */
-    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
-    crew__chan_node_t *n = tail == head ? crew__chan_q_claim(&ch->recvq, CREW_SEL_DONE) : NULL;
-    if (n) {
-        crew_select_op_t *op = crew__node_op(n);
-        crew__chan_copy(op->item, item, ch->elem_size);
-        op->status = 0;
-    }
-    crew__chan_unlock(ch);
-    if (!n)
-        return false;
-    crew__chan_wake_one(n);
-    return true;
-}
-
 /* A sender waits and we just freed a slot: push its item for it. */
 static __attribute__((noinline)) void take_from_sender(crew_chan_t *ch)
 {
@@ -347,13 +323,69 @@ static inline __attribute__((always_inline)) int send_push(crew_chan_t *ch, cons
     return send_end(ch, item, rc, wait, self);
 }
 
+/* send_push, out of line: for send_locked, whose own frame then stays
+ * empty (the push copies items of any size, with a call for some). */
+static __attribute__((noinline)) int send_push_out(crew_chan_t *ch, const void *item, bool wait,
+                                                   crew_task_t *self)
+{
+    return send_push(ch, item, wait, self);
+}
+
+/* The end of a hand-off claimed under the lock: copy the item into the
+ * receiver's buffer, unlock, wake it. For items of other than 8 bytes. */
+static __attribute__((noinline)) int hand_over(crew_chan_t *ch, crew__chan_node_t *n,
+                                               const void *item)
+{
+    crew_select_op_t *op = crew__node_op(n);
+    crew__chan_copy(op->item, item, ch->elem_size);
+    op->status = 0;
+    crew__chan_unlock(ch);
+    crew__chan_wake_one(n);
+    return 0;
+}
+
+/* A receiver was seen waiting, and we hold the lock: if the ring is empty,
+ * give it the item directly (a DONE claim); else unlock and push as usual.
+ * Shaped like the entry points: every path ends in a tail call, or, for
+ * the common 8-byte hand-off, in a wake with nothing live after it, so the
+ * caller saves no registers. */
+static inline __attribute__((always_inline)) int send_locked(crew_chan_t *ch, const void *item,
+                                                             bool wait, crew_task_t *self)
+{
+    /* Head first, then tail ("Linearizable", top of file). A closed ring
+     * has the mark in tail: never equal, so the push reports it. */
+    size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
+    size_t tail = atomic_load_explicit(&ch->tail, memory_order_seq_cst);
+    crew__chan_node_t *n = tail == head ? crew__chan_q_claim(&ch->recvq, CREW_SEL_DONE) : NULL;
+    if (!n) {
+        crew__chan_unlock(ch);
+        return send_push_out(ch, item, wait, self);
+    }
+    if (crew__unlikely(ch->elem_size != 8))
+        return hand_over(ch, n, item);
+    crew_select_op_t *op = crew__node_op(n);
+    crew__chan_copy(op->item, item, 8);
+    op->status = 0;
+    crew__chan_unlock(ch);
+    crew__chan_wake_one(n);
+    return 0;
+}
+
+/* send_to_waiter when the lock was held: wait for it, then the same. */
+static __attribute__((noinline)) int send_to_waiter_contended(crew_chan_t *ch, const void *item,
+                                                              bool wait, crew_task_t *self)
+{
+    crew__chan_lock_slow(ch);
+    return send_locked(ch, item, wait, self);
+}
+
 /* A receiver was seen waiting: hand it the item, or else push as usual. */
 static __attribute__((noinline)) int send_to_waiter(crew_chan_t *ch, const void *item, bool wait,
                                                     crew_task_t *self)
 {
-    if (hand_to_receiver(ch, item))
-        return 0;
-    return send_push(ch, item, wait, self);
+    if (crew__unlikely(!crew__chan_trylock(ch)))
+        return send_to_waiter_contended(ch, item, wait, self);
+    return send_locked(ch, item, wait, self);
 }
 
 static inline __attribute__((always_inline)) int ring_send(crew_chan_t *ch, const void *item,

@@ -141,6 +141,54 @@ static void test_chan_elem_sizes(void **state)
     }
 }
 
+/* A receiver waiting on an empty ring gets the item straight from the
+ * sender (the hand-off, chan_ring.c): items of every size arrive whole, the
+ * 8-byte ones through the inline copy, the others through hand_over. */
+struct sized_recv {
+    crew_chan_t *ch;
+    unsigned char *out;
+    int rc;
+};
+
+static void *recv_sized(void *arg)
+{
+    struct sized_recv *r = arg;
+    r->rc = crew_chan_recv(r->ch, r->out);
+    return NULL;
+}
+
+static void test_chan_handoff_elem_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = { 1, 3, 8, 16, 24, 100, 4096 };
+    crew_rt_t *rt = tc_rt_create();
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        unsigned char *in = malloc(n), *out = malloc(n + 1);
+        assert_non_null(in);
+        assert_non_null(out);
+        struct sized_recv r = { .out = out };
+        assert_int_equal(crew_chan_create(n, 1, NULL, &r.ch), 0);
+        memset(out, 0, n + 1);
+        crew_task_t *t;
+        assert_int_equal(crew_rt_spawn(rt, recv_sized, &r, NULL, &t), 0);
+        TC_WAIT_UNTIL(crew_task_state(t) == CREW_TASK_WAITING);
+        for (size_t k = 0; k < n; k++)
+            in[k] = (unsigned char)(k * 7 + s + 1);
+        assert_int_equal(crew_chan_send(r.ch, in), 0);
+        assert_int_equal(crew_join(t, NULL), 0);
+        assert_int_equal(r.rc, 0);
+        assert_memory_equal(in, out, n);
+        assert_int_equal(out[n], 0); /* Not one byte more. */
+        /* The hand-off used no slot: the ring is still empty. */
+        assert_int_equal(crew_chan_len(r.ch), 0);
+        assert_int_equal(crew_chan_destroy(r.ch), 0);
+        free(in);
+        free(out);
+    }
+    crew_rt_destroy(rt);
+}
+
 static void test_chan_unbounded_basic(void **state)
 {
     (void)state;
@@ -1112,6 +1160,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_chan_size_overflow),
         cmocka_unit_test(test_chan_bounded_basic),
         cmocka_unit_test(test_chan_elem_sizes),
+        cmocka_unit_test(test_chan_handoff_elem_sizes),
         cmocka_unit_test(test_chan_unbounded_basic),
         cmocka_unit_test(test_chan_rendezvous),
         cmocka_unit_test(test_chan_oneshot),
