@@ -111,6 +111,25 @@ bool crew__unpark(crew_task_t *t, uint64_t seq, int cause)
     return r != CREW_UNPARK_LOST;
 }
 
+void crew__waiter_wake_or_mark(crew__waiter_t *w, int cause, _Atomic uint32_t *mark)
+{
+    crew_task_t *t = w->task;
+    if (!t) {
+        if (!crew__waiter_wake_thread(w, cause))
+            atomic_store_explicit(mark, 1, memory_order_release);
+        return;
+    }
+    int r = unpark_claim(t, w->seq, cause);
+    if (r == CREW_UNPARK_SCHEDULE) {
+        crew__sched_wake(t);
+        return;
+    }
+    if (r == CREW_UNPARK_LOST)
+        /* Release: everything the waker did to the waiter's buffers and
+         * source precedes the waiter's return, which waits for the mark. */
+        atomic_store_explicit(mark, 1, memory_order_release);
+}
+
 bool crew__wake_batch_claim(crew__wake_batch_t *b, crew__waiter_t *w, int cause)
 {
     CREW_ASSERT(w->task);

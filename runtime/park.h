@@ -208,6 +208,12 @@ int crew__wake_status(crew_task_t *t, int cause);
 static inline bool crew__waiter_wake(crew__waiter_t *w, int cause);
 /* crew__waiter_wake for a plain thread's waiter. */
 bool crew__waiter_wake_thread(crew__waiter_t *w, int cause);
+/* crew__waiter_wake for a waker that, when its wake loses, owes the waiter
+ * a mark that it is done with it (a channel claimer's `released`, sync/
+ * chan.h): stores 1 to *mark (release) then, as its last access. One call
+ * with nothing to do after it, so its callers keep nothing live across it,
+ * and a won task wake ends in crew__sched_wake as a tail call. */
+void crew__waiter_wake_or_mark(crew__waiter_t *w, int cause, _Atomic uint32_t *mark);
 
 /* Task side, used by crew__waiter_*: (crew__park_arm inline, below) */
 bool crew__unpark(crew_task_t *t, uint64_t seq, int cause);

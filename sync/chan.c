@@ -15,15 +15,6 @@ void crew__chan_lock_slow(crew_chan_t *ch)
 
 /* ---- Wait queues (channel lock held) ---- */
 
-__attribute__((noinline)) void crew__chan_wake_one(crew__chan_node_t *n)
-{
-    crew__sel_t *sel = n->sel;
-    if (!crew__waiter_wake(&sel->w, CREW_WAKE_READY))
-        /* Release: our writes to the waiter's buffers (made under the
-         * lock) and every access to the channel precede its return. */
-        atomic_store_explicit(&sel->released, 1, memory_order_release);
-}
-
 void crew__chan_wake(crew__chan_node_t *list)
 {
     while (list) {

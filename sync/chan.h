@@ -243,9 +243,14 @@ static inline void crew__chan_defer(crew__chan_node_t **list, crew__chan_node_t 
 }
 
 /* Wake the waiter of one claimed node; call it after unlocking, and touch
- * neither the channel nor the node afterwards. Out of line, so that a
- * caller that returns right after it keeps nothing live across it. */
-void crew__chan_wake_one(crew__chan_node_t *n);
+ * neither the channel nor the node afterwards. If the wake loses (the
+ * waiter woke for a cancel or a deadline first), `released` is set as the
+ * last access instead (top of file). */
+static inline void crew__chan_wake_one(crew__chan_node_t *n)
+{
+    crew__sel_t *sel = n->sel;
+    crew__waiter_wake_or_mark(&sel->w, CREW_WAKE_READY, &sel->released);
+}
 /* The same for a list of claimed nodes (crew__chan_defer). */
 void crew__chan_wake(crew__chan_node_t *list);
 /* Whether q holds a node whose select still waits and is not self. */
