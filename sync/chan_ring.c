@@ -109,9 +109,11 @@ static __attribute__((noinline, cold)) void backoff(unsigned *spins)
 #define RING_LOST 1
 #define RING_BUSY 2
 
-/* One push attempt at *tail (updated to the current tail on LOST and BUSY). */
+/* One push attempt at *tail (updated to the current tail on LOST and BUSY).
+ * size: ch->elem_size, or that value as a constant, for a copy without a
+ * call (ring_send and ring_recv pass 8 when it is 8). */
 static inline __attribute__((always_inline)) int push_at(crew_chan_t *ch, size_t *tail,
-                                                         const void *item)
+                                                         const void *item, size_t size)
 {
     const size_t mark = ch->mark_bit, lap_len = ch->one_lap;
     size_t t = *tail;
@@ -127,7 +129,7 @@ static inline __attribute__((always_inline)) int push_at(crew_chan_t *ch, size_t
         if (!atomic_compare_exchange_weak_explicit(&ch->tail, tail, next_pos(ch, t),
                                                    memory_order_seq_cst, memory_order_acquire))
             return RING_LOST;
-        crew__chan_copy(data_of(slot), item, ch->elem_size);
+        crew__chan_copy(data_of(slot), item, size);
         /* Release: pairs with the receiver's acquire stamp load. */
         atomic_store_explicit(stamp_of(slot), t + 1, memory_order_release);
         return 0;
@@ -143,9 +145,10 @@ static inline __attribute__((always_inline)) int push_at(crew_chan_t *ch, size_t
     return RING_BUSY;
 }
 
-/* One pop attempt at *head (updated to the current head on LOST and BUSY). */
+/* One pop attempt at *head (updated to the current head on LOST and BUSY);
+ * size as for push_at. */
 static inline __attribute__((always_inline)) int pop_at(crew_chan_t *ch, size_t *head,
-                                                        void *item)
+                                                        void *item, size_t size)
 {
     const size_t mark = ch->mark_bit;
     size_t h = *head;
@@ -157,7 +160,7 @@ static inline __attribute__((always_inline)) int pop_at(crew_chan_t *ch, size_t 
         if (!atomic_compare_exchange_weak_explicit(&ch->head, head, next_pos(ch, h),
                                                    memory_order_seq_cst, memory_order_acquire))
             return RING_LOST;
-        crew__chan_copy(item, data_of(slot), ch->elem_size);
+        crew__chan_copy(item, data_of(slot), size);
         /* Release: pairs with the next lap's sender's acquire load. */
         atomic_store_explicit(stamp_of(slot), h + ch->one_lap, memory_order_release);
         return 0;
@@ -185,7 +188,7 @@ static __attribute__((noinline)) int ring_contended(crew_chan_t *ch, size_t pos,
             cas_backoff(&fails);
         else
             backoff(&spins);
-        rc = push ? push_at(ch, &pos, item) : pop_at(ch, &pos, item);
+        rc = push ? push_at(ch, &pos, item, ch->elem_size) : pop_at(ch, &pos, item, ch->elem_size);
     } while (rc > 0);
     return rc;
 }
@@ -194,7 +197,7 @@ static __attribute__((noinline)) int ring_contended(crew_chan_t *ch, size_t pos,
 static inline __attribute__((always_inline)) int ring_push(crew_chan_t *ch, const void *item)
 {
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
-    int rc = push_at(ch, &tail, item);
+    int rc = push_at(ch, &tail, item, ch->elem_size);
     /* The cast serves the shared retry loop, which only reads a push's item. */
     return crew__likely(rc <= 0) ? rc : ring_contended(ch, tail, (void *)item, rc, true);
 }
@@ -312,23 +315,33 @@ static __attribute__((noinline)) int recv_contended(crew_chan_t *ch, size_t pos,
     return recv_end(ch, item, rc, wait, self);
 }
 
-/* A send's push and what follows it. */
-static inline __attribute__((always_inline)) int send_push(crew_chan_t *ch, const void *item,
-                                                           bool wait, crew_task_t *self)
+/* A send's push of a size-byte item and what follows it. */
+static inline __attribute__((always_inline)) int send_push_sized(crew_chan_t *ch, const void *item,
+                                                                 bool wait, crew_task_t *self,
+                                                                 size_t size)
 {
     size_t tail = atomic_load_explicit(&ch->tail, memory_order_acquire);
-    int rc = push_at(ch, &tail, item);
+    int rc = push_at(ch, &tail, item, size);
     if (crew__unlikely(rc > 0))
         return send_contended(ch, tail, item, rc, wait, self);
     return send_end(ch, item, rc, wait, self);
 }
 
-/* send_push, out of line: for send_locked, whose own frame then stays
- * empty (the push copies items of any size, with a call for some). */
-static __attribute__((noinline)) int send_push_out(crew_chan_t *ch, const void *item, bool wait,
+/* The same for any size: out of line, as its copy may be a call with the
+ * slot still to publish after it (a frame the 8-byte path does without). */
+static __attribute__((noinline)) int send_push_any(crew_chan_t *ch, const void *item, bool wait,
                                                    crew_task_t *self)
 {
-    return send_push(ch, item, wait, self);
+    return send_push_sized(ch, item, wait, self, ch->elem_size);
+}
+
+/* A send's push: u64-sized items inline, the others in send_push_any. */
+static inline __attribute__((always_inline)) int send_push(crew_chan_t *ch, const void *item,
+                                                           bool wait, crew_task_t *self)
+{
+    if (crew__unlikely(ch->elem_size != 8))
+        return send_push_any(ch, item, wait, self);
+    return send_push_sized(ch, item, wait, self, 8);
 }
 
 /* The end of a hand-off claimed under the lock: copy the item into the
@@ -359,7 +372,7 @@ static inline __attribute__((always_inline)) int send_locked(crew_chan_t *ch, co
     crew__chan_node_t *n = tail == head ? crew__chan_q_claim(&ch->recvq, CREW_SEL_DONE) : NULL;
     if (!n) {
         crew__chan_unlock(ch);
-        return send_push_out(ch, item, wait, self);
+        return send_push(ch, item, wait, self);
     }
     if (crew__unlikely(ch->elem_size != 8))
         return hand_over(ch, n, item);
@@ -398,14 +411,31 @@ static inline __attribute__((always_inline)) int ring_send(crew_chan_t *ch, cons
     return send_push(ch, item, wait, self);
 }
 
-static inline __attribute__((always_inline)) int ring_recv(crew_chan_t *ch, void *item, bool wait,
-                                                           crew_task_t *self)
+/* A receive's pop of a size-byte item and what follows it. */
+static inline __attribute__((always_inline)) int ring_recv_sized(crew_chan_t *ch, void *item,
+                                                                 bool wait, crew_task_t *self,
+                                                                 size_t size)
 {
     size_t head = atomic_load_explicit(&ch->head, memory_order_acquire);
-    int rc = pop_at(ch, &head, item);
+    int rc = pop_at(ch, &head, item, size);
     if (crew__unlikely(rc > 0))
         return recv_contended(ch, head, item, rc, wait, self);
     return recv_end(ch, item, rc, wait, self);
+}
+
+/* The same for any size, out of line (see send_push_any). */
+static __attribute__((noinline)) int ring_recv_any(crew_chan_t *ch, void *item, bool wait,
+                                                   crew_task_t *self)
+{
+    return ring_recv_sized(ch, item, wait, self, ch->elem_size);
+}
+
+static inline __attribute__((always_inline)) int ring_recv(crew_chan_t *ch, void *item, bool wait,
+                                                           crew_task_t *self)
+{
+    if (crew__unlikely(ch->elem_size != 8))
+        return ring_recv_any(ch, item, wait, self);
+    return ring_recv_sized(ch, item, wait, self, 8);
 }
 
 int crew__ring_try_send(crew_chan_t *ch, const void *item)
