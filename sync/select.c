@@ -164,7 +164,8 @@ static inline __attribute__((always_inline)) int select_wait(crew_select_op_t *o
         size_t reg = 0;
         bool ready = false;
         while (reg < n && !ready) {
-            if (ops[reg].chan)
+            /* A single operation always has its channel (callers check). */
+            if (n == 1 || ops[reg].chan)
                 ready = register_op(&ops[reg], &sel);
             reg++;
         }
