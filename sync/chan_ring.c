@@ -29,8 +29,9 @@
  * then looks at head/tail again with seq_cst loads P (crew__ring_register,
  * in chan.h: inlined into the wait).
  * Every successful push or pop moves tail or head with a seq_cst CAS C and
- * then looks for waiters (waiters_after_move): a seq_cst load K of the lock
- * word, waiting for it to read unlocked, then a load of nwait. In the
+ * then looks for waiters (may_owe_wake, then waiters_after_move if the lock
+ * was held or someone is counted): a seq_cst load K of the lock word,
+ * waiting for it to read unlocked, then a load of nwait. In the
  * single total order S of seq_cst operations, either P comes after C, and
  * the waiter sees the item or free slot and aborts its wait; or P comes
  * before C, and then L < P < C < K in S, so K reads L's value or a later
