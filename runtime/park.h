@@ -133,11 +133,11 @@ int crew__waiter_prepare(crew__waiter_t *w);
  * plain thread). deferred: the caller registers w under a lock taken with a
  * seq_cst read-modify-write and then calls crew__waiter_registered, which
  * completes the cancellation handshake (top of file): the arm is then a
- * plain store, one locked instruction less per wait, and a cancellation
- * is reported from there (a deadline that passed, still here). The wait is a fast one
- * too ("Fast exit"): the caller must end it with a wait or with
- * crew__park_close, and its path to the switch must take no lock that a
- * waker holds while waking it. (Inline, below.) */
+ * plain store, one locked instruction less per wait, and a pending cancel
+ * is reported from there (an expired deadline still from here). The wait
+ * is a fast one too ("Fast exit"): the caller must end it with a wait or
+ * with crew__park_close, and its path to the switch must take no lock that
+ * a waker holds while waking it. (Inline, below.) */
 static inline int crew__waiter_prepare_as(crew__waiter_t *w, crew_task_t *self, bool deferred);
 /* Put t in the registry before its first wait (registry.h); 0 or -ENOMEM. */
 int crew__waiter_register_task(crew_task_t *t);
@@ -209,10 +209,10 @@ static inline bool crew__waiter_wake(crew__waiter_t *w, int cause);
 /* crew__waiter_wake for a plain thread's waiter. */
 bool crew__waiter_wake_thread(crew__waiter_t *w, int cause);
 /* crew__waiter_wake for a waker that, when its wake loses, owes the waiter
- * a mark that it is done with it (a channel claimer's `released`, sync/
- * chan.h): stores 1 to *mark (release) then, as its last access. One call
- * with nothing to do after it, so its callers keep nothing live across it,
- * and a won task wake ends in crew__sched_wake as a tail call. */
+ * a mark that it is done with it (a channel claimer's `released`,
+ * sync/chan.h): it then stores 1 to *mark (release) as its last access.
+ * One call with nothing to do after it, so its callers keep nothing live
+ * across it, and a won task wake ends in crew__sched_wake as a tail call. */
 void crew__waiter_wake_or_mark(crew__waiter_t *w, int cause, _Atomic uint32_t *mark);
 
 /* Task side, used by crew__waiter_*: (crew__park_arm inline, below) */

@@ -210,7 +210,8 @@ static inline void crew__chan_q_remove(crew__chan_q_t *q, crew__chan_node_t *n)
 /* Pop nodes until one's select is claimed with token (| the op address);
  * returns that node, or NULL when the queue ran out. Nodes whose claim
  * failed belong to selects that stopped waiting; they are dropped. A
- * claimed node must reach crew__chan_wake (after the unlock) exactly once. Inline: every hand-off and notification makes one. */
+ * claimed node must reach crew__chan_wake (after the unlock) exactly once.
+ * Inline: every hand-off and notification makes one. */
 static inline crew__chan_node_t *crew__chan_q_claim(crew__chan_q_t *q, uintptr_t flag)
 {
     crew__chan_node_t *n;
