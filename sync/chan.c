@@ -166,8 +166,7 @@ size_t crew_chan_len(const crew_chan_t *ch)
 static __attribute__((noinline)) int locked_op(crew_chan_t *ch, int dir, void *item,
                                                crew_task_t *self)
 {
-    int rc = dir == CREW_SELECT_SEND ? crew__locked_try_send(ch, item)
-                                     : crew__locked_try_recv(ch, item);
+    int rc = crew__chan_try(ch, dir, item);
     if (rc != -EAGAIN)
         return rc;
     return crew__chan_wait(ch, dir, item, self);

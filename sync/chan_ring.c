@@ -345,17 +345,25 @@ static inline __attribute__((always_inline)) int send_push(crew_chan_t *ch, cons
     return send_push_sized(ch, item, wait, self, 8);
 }
 
-/* The end of a hand-off claimed under the lock: copy the item into the
- * receiver's buffer, unlock, wake it. For items of other than 8 bytes. */
-static __attribute__((noinline)) int hand_over(crew_chan_t *ch, crew__chan_node_t *n,
-                                               const void *item)
+/* The end of a hand-off claimed under the lock: copy the size-byte item
+ * into the receiver's buffer, unlock, wake it. */
+static inline __attribute__((always_inline)) int hand_over_sized(crew_chan_t *ch,
+                                                                 crew__chan_node_t *n,
+                                                                 const void *item, size_t size)
 {
     crew_select_op_t *op = crew__node_op(n);
-    crew__chan_copy(op->item, item, ch->elem_size);
+    crew__chan_copy(op->item, item, size);
     op->status = 0;
     crew__chan_unlock(ch);
     crew__chan_wake_one(n);
     return 0;
+}
+
+/* The same for any size, out of line (see send_push_any). */
+static __attribute__((noinline)) int hand_over_any(crew_chan_t *ch, crew__chan_node_t *n,
+                                                   const void *item)
+{
+    return hand_over_sized(ch, n, item, ch->elem_size);
 }
 
 /* A receiver was seen waiting, and we hold the lock: if the ring is empty,
@@ -376,13 +384,8 @@ static inline __attribute__((always_inline)) int send_locked(crew_chan_t *ch, co
         return send_push(ch, item, wait, self);
     }
     if (crew__unlikely(ch->elem_size != 8))
-        return hand_over(ch, n, item);
-    crew_select_op_t *op = crew__node_op(n);
-    crew__chan_copy(op->item, item, 8);
-    op->status = 0;
-    crew__chan_unlock(ch);
-    crew__chan_wake_one(n);
-    return 0;
+        return hand_over_any(ch, n, item);
+    return hand_over_sized(ch, n, item, 8);
 }
 
 /* send_to_waiter when the lock was held: wait for it, then the same. */

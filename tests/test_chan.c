@@ -143,7 +143,7 @@ static void test_chan_elem_sizes(void **state)
 
 /* A receiver waiting on an empty ring gets the item straight from the
  * sender (the hand-off, chan_ring.c): items of every size arrive whole, the
- * 8-byte ones through the inline copy, the others through hand_over. */
+ * 8-byte ones through the inline copy, the others through hand_over_any. */
 struct sized_recv {
     crew_chan_t *ch;
     unsigned char *out;
